@@ -1,0 +1,176 @@
+//! Maps, configuration and the one function every program uses to output a
+//! record, with per-CPU loss accounting.
+//!
+//! Loss protocol: a failed reservation bumps `LOST[cpu].pending`; the next
+//! successful output on that CPU first writes a `LostRecord` carrying the
+//! pending count and its time range, so the stream itself says where data is
+//! missing. Userspace reads `total` at the end to reconcile what was never
+//! reported in-band (a CPU that went quiet right after dropping).
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+    Global,
+};
+use lpmtrace_common::{Config, LostRecord, LostState, RecordHeader, HCALL_FILTER_MAX, KIND_LOST};
+
+/// Default ring size; userspace may resize it before load (`--buffer`).
+const RING_BYTES: u32 = 8 << 20;
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+
+#[map]
+pub static LOST: PerCpuArray<LostState> = PerCpuArray::with_max_entries(1, 0);
+
+/// hcall opcodes to record; everything else is dropped in the kernel.
+#[map]
+pub static HCALL_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(HCALL_FILTER_MAX, 0);
+
+/// Per-thread scratch for entry→return pairing, keyed by `tid | slot << 32`
+/// so nested probes on one thread (sys_rtas → rtas_call) do not collide.
+#[map]
+pub static STASH: HashMap<u64, u64> = HashMap::with_max_entries(4096, 0);
+
+/// Stash slots (one per entry/return pair that needs one).
+pub mod slot {
+    pub const CPU_DOWN: u64 = 1;
+    pub const RTAS_CALL: u64 = 2;
+    pub const SYS_RTAS: u64 = 3;
+    pub const CPUMASK: u64 = 4;
+}
+
+#[unsafe(no_mangle)]
+pub static CONFIG: Global<Config> = Global::new(Config {
+    boot_clock: 0,
+    _pad: [0; 3],
+    suspend_me_token: 0,
+    wakeup_bytes: 1 << 20,
+});
+
+/// How urgently the reader must see a record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// High-rate record: batch, wake only when the ring is filling up.
+    Hot,
+    /// Rare record (LPM, hotplug): wake the reader now.
+    Rare,
+}
+
+#[inline(always)]
+pub fn now_ns() -> u64 {
+    // SAFETY: helpers without pointer arguments.
+    unsafe {
+        if CONFIG.load().boot_clock != 0 {
+            bpf_ktime_get_boot_ns()
+        } else {
+            bpf_ktime_get_ns()
+        }
+    }
+}
+
+#[inline(always)]
+pub fn header(kind: u16) -> RecordHeader {
+    RecordHeader {
+        ts_ns: now_ns(),
+        kind,
+        // SAFETY: helper without arguments.
+        cpu: unsafe { bpf_get_smp_processor_id() } as u16,
+        tid: bpf_get_current_pid_tgid() as u32,
+    }
+}
+
+#[inline(always)]
+pub fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+/// Writes `record` (which starts with a [`RecordHeader`]) to the ring buffer.
+#[inline(always)]
+pub fn emit<T: Copy + 'static>(record: &T, ts_ns: u64, urgency: Urgency) {
+    let Some(state) = LOST.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: per-CPU slot, only this CPU touches it while the program runs
+    // (programs do not nest on one CPU for the hooks we use).
+    let state = unsafe { &mut *state };
+    if state.pending != 0 {
+        flush_pending_loss(state, ts_ns);
+    }
+    match EVENTS.reserve::<T>(0) {
+        Some(mut entry) => {
+            entry.write(*record);
+            entry.submit(wakeup_flags(urgency));
+            state.submitted += 1;
+        }
+        None => {
+            if state.pending == 0 {
+                state.first_ts_ns = ts_ns;
+            }
+            state.pending += 1;
+            state.total += 1;
+            state.last_ts_ns = ts_ns;
+        }
+    }
+}
+
+#[inline(always)]
+fn flush_pending_loss(state: &mut LostState, ts_ns: u64) {
+    if let Some(mut entry) = EVENTS.reserve::<LostRecord>(0) {
+        let mut hdr = header(KIND_LOST);
+        hdr.ts_ns = ts_ns;
+        entry.write(LostRecord {
+            header: hdr,
+            count: state.pending,
+            first_ts_ns: state.first_ts_ns,
+            last_ts_ns: state.last_ts_ns,
+        });
+        entry.submit(BPF_RB_FORCE_WAKEUP);
+        state.pending = 0;
+    }
+}
+
+#[inline(always)]
+fn wakeup_flags(urgency: Urgency) -> u64 {
+    match urgency {
+        Urgency::Rare => BPF_RB_FORCE_WAKEUP,
+        Urgency::Hot => {
+            if EVENTS.query(BPF_RB_AVAIL_DATA) >= CONFIG.load().wakeup_bytes {
+                BPF_RB_FORCE_WAKEUP
+            } else {
+                BPF_RB_NO_WAKEUP
+            }
+        }
+    }
+}
+
+/// Remembers a value for the current thread until its return probe runs.
+#[inline(always)]
+pub fn stash_put(slot: u64, value: u64) {
+    let key = current_tid() as u64 | (slot << 32);
+    let _ = STASH.insert(&key, &value, 0);
+}
+
+/// Takes the value [`stash_put`] left in `slot` for the current thread.
+#[inline(always)]
+pub fn stash_take(slot: u64) -> Option<u64> {
+    let key = current_tid() as u64 | (slot << 32);
+    // SAFETY: the value is copied out before the entry is removed.
+    let value = unsafe { STASH.get(&key) }.copied();
+    if value.is_some() {
+        let _ = STASH.remove(&key);
+    }
+    value
+}
+
+/// The hcall filter: true when userspace asked for this opcode.
+#[inline(always)]
+pub fn hcall_wanted(opcode: u32) -> bool {
+    // SAFETY: read-only lookup of a plain u8.
+    unsafe { HCALL_FILTER.get(&opcode) }.is_some()
+}

@@ -1,0 +1,166 @@
+//! What is known about the traced system and the probes of one session:
+//! the header of every recording, the context every view and the analysis
+//! need to interpret events (state names, kernel generation, coverage).
+
+use serde::{Deserialize, Serialize};
+
+/// Which kernel clock the timestamps come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockKind {
+    /// CLOCK_BOOTTIME (`bpf_ktime_get_boot_ns`, 5.8+): counts suspended time,
+    /// so an LPM blackout shows up as elapsed time.
+    Boottime,
+    /// CLOCK_MONOTONIC (older kernels): stops while the partition is suspended.
+    Monotonic,
+}
+
+/// Which LPM implementation the kernel carries, detected from its symbols
+/// (never from the version string: distributions backport).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelGeneration {
+    /// <= 5.10 shape: `rtas_ibm_suspend_me(u64)`, `rtas_percpu_suspend_me`
+    /// IPIs, no H_VASI_SIGNAL cancel anywhere.
+    OldPath,
+    /// >= 5.11 shape: `pseries_migrate_partition`, `do_join` under
+    /// stop_machine, cancel on failure.
+    NewPath,
+    /// A pseries kernel whose LPM functions were not found (all inlined or a
+    /// stripped symbol table).
+    PseriesUnknown,
+    /// Not a pseries kernel: the LPM probes do not apply.
+    NotPseries,
+}
+
+/// How one logical probe ended up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeCoverage {
+    /// Logical probe name (`cpu.hotplug`, `lpm.join`, ...).
+    pub probe: String,
+    /// Attached or not.
+    pub status: CoverageStatus,
+}
+
+/// Attached (with which hooks) or not (and why).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum CoverageStatus {
+    /// At least the required hooks of one candidate are attached.
+    Attached {
+        /// Candidate label (e.g. "cpuhp tracepoints").
+        candidate: String,
+        /// Hooks attached, e.g. `raw_tp:cpuhp_enter`, `kprobe:do_join`.
+        hooks: Vec<String>,
+        /// Optional hooks of the candidate that did not attach, with reasons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        partial: Vec<String>,
+    },
+    /// No candidate worked.
+    Missing {
+        /// Why, per candidate tried ("kprobe:do_join: symbol not in kallsyms
+        /// (inlined or not built)").
+        reasons: Vec<String>,
+    },
+    /// The probe does not apply to this kernel (e.g. LPM on x86).
+    NotApplicable {
+        /// Why.
+        reason: String,
+    },
+    /// The user turned it off.
+    Disabled,
+}
+
+impl ProbeCoverage {
+    /// True when the probe is attached.
+    pub fn attached(&self) -> bool {
+        matches!(self.status, CoverageStatus::Attached { .. })
+    }
+}
+
+/// One entry of /sys/devices/system/cpu/hotplug/states.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotplugState {
+    /// State index.
+    pub idx: i32,
+    /// Name ("sched:active", "cpu:teardown", "online").
+    pub name: String,
+}
+
+/// Everything about the traced system and the session: the recording header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Host name.
+    pub hostname: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// `uname -m` (ppc64le, x86_64).
+    pub arch: String,
+    /// Possible CPUs (`/sys/devices/system/cpu/possible`, count).
+    pub cpu_count: u32,
+    /// Clock of the timestamps.
+    pub clock: ClockKind,
+    /// Add to a timestamp to get wall-clock nanoseconds since the Unix epoch.
+    pub clock_to_wall_offset_ns: i64,
+    /// The lpmtrace command line.
+    pub command_line: Vec<String>,
+    /// Detected LPM generation.
+    pub generation: KernelGeneration,
+    /// Coverage manifest, one entry per logical probe.
+    pub coverage: Vec<ProbeCoverage>,
+    /// hcall opcodes the kernel-side filter lets through.
+    pub hcall_filter: Vec<u32>,
+    /// RTAS token of ibm,suspend-me, when the device tree has it.
+    pub suspend_me_token: Option<u32>,
+    /// Hotplug state names by index.
+    pub hotplug_states: Vec<HotplugState>,
+    /// Addresses seen in events (IPI callbacks, hotplug callbacks) with their
+    /// kernel symbol names, so a recording reads the same on another host.
+    #[serde(default)]
+    pub symbols: Vec<(u64, String)>,
+    /// lpmtrace version that produced the session.
+    pub tool_version: String,
+}
+
+impl SessionInfo {
+    /// Name of hotplug state `idx`, when the table has it.
+    pub fn hotplug_state_name(&self, idx: i32) -> Option<&str> {
+        self.hotplug_states
+            .iter()
+            .find(|s| s.idx == idx)
+            .map(|s| s.name.as_str())
+    }
+
+    /// Symbol for a kernel address, when known.
+    pub fn symbol(&self, addr: u64) -> Option<&str> {
+        self.symbols
+            .binary_search_by_key(&addr, |(a, _)| *a)
+            .ok()
+            .map(|i| self.symbols[i].1.as_str())
+    }
+
+    /// Coverage entry of a logical probe.
+    pub fn probe_coverage(&self, probe: &str) -> Option<&ProbeCoverage> {
+        self.coverage.iter().find(|c| c.probe == probe)
+    }
+
+    /// A minimal session for tests and scenarios (no host facts).
+    pub fn synthetic(arch: &str, cpu_count: u32, generation: KernelGeneration) -> Self {
+        SessionInfo {
+            hostname: "synthetic".into(),
+            kernel_release: "synthetic".into(),
+            arch: arch.into(),
+            cpu_count,
+            clock: ClockKind::Boottime,
+            clock_to_wall_offset_ns: 0,
+            command_line: Vec::new(),
+            generation,
+            coverage: Vec::new(),
+            hcall_filter: super::names::DEFAULT_HCALL_FILTER.to_vec(),
+            suspend_me_token: None,
+            hotplug_states: Vec::new(),
+            symbols: Vec::new(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}

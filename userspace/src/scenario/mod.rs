@@ -1,0 +1,1 @@
+//! The scenario text format (being written).

@@ -1,0 +1,1 @@
+//! One ordered event stream from live capture or a file (being written).

@@ -1,0 +1,1 @@
+//! Ring-buffer transport (being written).

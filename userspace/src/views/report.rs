@@ -1,0 +1,1 @@
+//! `lpmtrace report` output (being written).
