@@ -432,7 +432,7 @@ pub const GLOBAL_CONFIG: &str = "CONFIG";
 const _: () = {
     assert!(core::mem::size_of::<RecordHeader>() == 16);
     assert!(core::mem::size_of::<LostRecord>() == 40);
-    assert!(core::mem::size_of::<TriggerRecord>() == 88);
+    assert!(core::mem::size_of::<TriggerRecord>() == 80);
     assert!(core::mem::size_of::<CallRecord>() == 32);
     assert!(core::mem::size_of::<JoinRecord>() == 24);
     assert!(core::mem::size_of::<HcallEnterRecord>() == 48);

@@ -1,2 +1,3 @@
 //! Views: everything that turns events, sessions and reports into output.
+pub mod event_line;
 pub mod report;
