@@ -16,6 +16,8 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+pub mod capture;
+pub mod commands;
 pub mod events;
 pub mod probes;
 pub mod record;

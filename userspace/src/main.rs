@@ -1,1 +1,57 @@
-fn main() {}
+//! The `lpmtrace` command line: parse, dispatch, turn errors into exit
+//! codes (0 ok, 1 findings at or above --fail-on, 2 error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lpmtrace::commands::{doctor::DoctorArgs, live::LiveArgs};
+
+/// Trace and diagnose Live Partition Migration (LPM) on IBM POWER Linux.
+///
+/// lpmtrace attaches eBPF probes to the kernel's LPM path (migration
+/// triggers, do_join / rtas_percpu_suspend_me, H_JOIN / H_PROD /
+/// H_VASI_STATE / H_VASI_SIGNAL, ibm,suspend-me), CPU hotplug and IPIs, and
+/// flags unterminated migrations, offline races and join stalls.
+#[derive(Parser, Debug)]
+#[command(name = "lpmtrace", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what this kernel supports and how each probe attaches.
+    Doctor(DoctorArgs),
+    /// Watch events live (interactive screen, or --plain lines).
+    Live(LiveArgs),
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lpmtrace: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Doctor(args) => lpmtrace::commands::doctor::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Live(args) => {
+            if !args.plain {
+                anyhow::bail!("the interactive screen is not available yet: use `lpmtrace live --plain`");
+            }
+            runtime()?.block_on(lpmtrace::commands::live::run_plain(&args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

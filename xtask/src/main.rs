@@ -1,1 +1,103 @@
-fn main() {}
+//! Developer tasks for lpmtrace (`cargo xtask <task>`).
+//!
+//! - `setup`: install what building and testing need (idempotent; says what
+//!   it did; stops with a how-to-fix message when a step fails).
+//! - `run -- ARGS`: setup, build, run lpmtrace with ARGS.
+//! - `test`: setup, build, run the whole test suite (unit, real-kernel
+//!   integration tests, POWER guests in QEMU).
+//! - `vm-test`: only the POWER guests (docs/vm-tests.md).
+
+mod setup;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "lpmtrace developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install toolchain pieces and Debian packages the project needs.
+    Setup {
+        /// Only report what is missing; change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Set up, build, and run lpmtrace with the given arguments.
+    Run {
+        /// Build in release mode.
+        #[arg(long)]
+        release: bool,
+        /// Arguments for lpmtrace (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build, and run the full test suite.
+    Test {
+        /// Skip the QEMU pseries guests.
+        #[arg(long)]
+        no_vm: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command, streaming its output; fails with the command line.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: $ {shown}");
+    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.task {
+        Task::Setup { check } => setup::run(check),
+        Task::Run { release, args } => {
+            setup::run(false)?;
+            let mut build = cargo();
+            build.args(["build", "-p", "lpmtrace", "--bins"]);
+            if release {
+                build.arg("--release");
+            }
+            run_cmd(&mut build)?;
+            let bin = format!("target/{}/lpmtrace", if release { "release" } else { "debug" });
+            let status = Command::new(&bin).args(&args).status().with_context(|| format!("cannot start {bin}"))?;
+            if !status.success() {
+                bail!("lpmtrace exited with {status}");
+            }
+            Ok(())
+        }
+        Task::Test { no_vm } => {
+            setup::run(false)?;
+            run_cmd(cargo().args(["build", "-p", "lpmtrace", "--bins"]))?;
+            // Kernel-facing tests share CPU hotplug state: one at a time.
+            run_cmd(cargo().args(["test", "--workspace", "--exclude", "lpmtrace-ebpf", "--", "--test-threads=1"]))?;
+            if no_vm {
+                eprintln!("xtask: skipping the QEMU pseries guests (--no-vm)");
+            }
+            Ok(())
+        }
+    }
+}

@@ -32,7 +32,8 @@ pub struct RecordHeader {
 
 // --- kind numbers (stable) ----------------------------------------------------
 
-/// Synthesised by the eBPF side after ring-buffer reservations failed.
+/// Records lost because the ring buffer was full (synthesised by userspace
+/// from the `LOST` map; the eBPF side never has room to say it).
 pub const KIND_LOST: u16 = 1;
 
 /// Migration trigger entered: `migration_store` (sysfs), or
@@ -383,20 +384,17 @@ pub struct IpiHandleRecord {
 
 // --- per-CPU loss accounting ----------------------------------------------------
 
-/// Per-CPU loss state in the `LOST` map.
+/// Per-CPU loss state in the `LOST` map. The eBPF side only adds to
+/// `total` (atomically: a probe in interrupt context can nest inside one in
+/// task context on the same CPU) and stamps `last_ts_ns`; userspace turns
+/// the growth of `total` into [`LostRecord`]-shaped events at each poll.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LostState {
-    /// Drops not yet reported in-band by a [`LostRecord`].
-    pub pending: u64,
     /// All drops on this CPU since load (monotonic).
     pub total: u64,
-    /// Time of the first pending drop.
-    pub first_ts_ns: u64,
-    /// Time of the last pending drop.
+    /// Time of the most recent drop.
     pub last_ts_ns: u64,
-    /// Records successfully submitted on this CPU (for loss ratios).
-    pub submitted: u64,
 }
 
 // --- configuration written by userspace before load ------------------------------
@@ -445,7 +443,7 @@ const _: () = {
     assert!(core::mem::size_of::<IpiSendRecord>() == 32);
     assert!(core::mem::size_of::<IpiSendMaskRecord>() == 64);
     assert!(core::mem::size_of::<IpiHandleRecord>() == 32);
-    assert!(core::mem::size_of::<LostState>() == 40);
+    assert!(core::mem::size_of::<LostState>() == 16);
     assert!(core::mem::size_of::<Config>() == 16);
 };
 

@@ -1,11 +1,10 @@
 //! Maps, configuration and the one function every program uses to output a
 //! record, with per-CPU loss accounting.
 //!
-//! Loss protocol: a failed reservation bumps `LOST[cpu].pending`; the next
-//! successful output on that CPU first writes a `LostRecord` carrying the
-//! pending count and its time range, so the stream itself says where data is
-//! missing. Userspace reads `total` at the end to reconcile what was never
-//! reported in-band (a CPU that went quiet right after dropping).
+//! Loss protocol: a failed reservation adds one to `LOST[cpu].total`.
+//! Userspace polls the map at every tick and turns growth into `Lost`
+//! events (CPU, count, time window), so the stream says where data is
+//! missing without the eBPF side needing ring space to say it.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
@@ -13,7 +12,9 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, RingBuf},
     Global,
 };
-use lpmtrace_common::{Config, LostRecord, LostState, RecordHeader, HCALL_FILTER_MAX, KIND_LOST};
+use core::intrinsics::{atomic_xadd, AtomicOrdering};
+
+use lpmtrace_common::{Config, LostState, RecordHeader, HCALL_FILTER_MAX};
 
 /// Default ring size; userspace may resize it before load (`--buffer`).
 const RING_BYTES: u32 = 8 << 20;
@@ -90,48 +91,33 @@ pub fn current_tid() -> u32 {
     bpf_get_current_pid_tgid() as u32
 }
 
-/// Writes `record` (which starts with a [`RecordHeader`]) to the ring buffer.
+/// Writes `record` (which starts with a [`RecordHeader`]) to the ring buffer;
+/// when the ring is full, counts the drop for this CPU instead.
 #[inline(always)]
 pub fn emit<T: Copy + 'static>(record: &T, ts_ns: u64, urgency: Urgency) {
-    let Some(state) = LOST.get_ptr_mut(0) else {
-        return;
-    };
-    // SAFETY: per-CPU slot, only this CPU touches it while the program runs
-    // (programs do not nest on one CPU for the hooks we use).
-    let state = unsafe { &mut *state };
-    if state.pending != 0 {
-        flush_pending_loss(state, ts_ns);
-    }
     match EVENTS.reserve::<T>(0) {
         Some(mut entry) => {
             entry.write(*record);
             entry.submit(wakeup_flags(urgency));
-            state.submitted += 1;
         }
-        None => {
-            if state.pending == 0 {
-                state.first_ts_ns = ts_ns;
-            }
-            state.pending += 1;
-            state.total += 1;
-            state.last_ts_ns = ts_ns;
-        }
+        None => count_loss(ts_ns),
     }
 }
 
 #[inline(always)]
-fn flush_pending_loss(state: &mut LostState, ts_ns: u64) {
-    if let Some(mut entry) = EVENTS.reserve::<LostRecord>(0) {
-        let mut hdr = header(KIND_LOST);
-        hdr.ts_ns = ts_ns;
-        entry.write(LostRecord {
-            header: hdr,
-            count: state.pending,
-            first_ts_ns: state.first_ts_ns,
-            last_ts_ns: state.last_ts_ns,
-        });
-        entry.submit(BPF_RB_FORCE_WAKEUP);
-        state.pending = 0;
+fn count_loss(ts_ns: u64) {
+    let Some(state) = LOST.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: a valid per-CPU slot. The add is atomic because a probe in
+    // interrupt context may run in the middle of one in task context on
+    // this CPU; the timestamp is a plain store (a torn race only picks one
+    // of two recent times).
+    unsafe {
+        // The bpf target has no `AtomicU64::fetch_add` (no CAS); the
+        // intrinsic lowers to BPF_ATOMIC add (XADD), which every kernel has.
+        atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(core::ptr::addr_of_mut!((*state).total), 1);
+        (*state).last_ts_ns = ts_ns;
     }
 }
 

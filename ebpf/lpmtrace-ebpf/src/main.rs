@@ -15,6 +15,9 @@
 //! records always wake it so a live view sees them at once.
 #![no_std]
 #![no_main]
+// Atomic add on the per-CPU loss counter (emit.rs).
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod emit;
 mod hotplug;

@@ -1,1 +1,120 @@
-//! Ring-buffer transport (being written).
+//! Transport: draining the BPF ring buffer into decoded events, and
+//! accounting for every record that did not make it.
+//!
+//! Loss accounting: the eBPF side counts failed reservations per CPU in the
+//! `LOST` map (ebpf/lpmtrace-ebpf/src/emit.rs); [`LossLedger`] polls it at
+//! every tick and after detaching, and turns growth into `Lost` events
+//! (CPU, count, time window) in the stream, so every drop is accounted for
+//! and a replay knows where data is missing.
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use lpmtrace_common::LostState;
+
+use crate::events::{decode::decode, Event, EventKind};
+
+/// Counts of what the reader saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Records decoded into events.
+    pub events: u64,
+    /// Records that failed to decode (a mismatch between object and reader).
+    pub undecodable: u64,
+}
+
+/// Drains the ring buffer and decodes its records.
+pub struct RingReader {
+    ring: RingBuf<MapData>,
+    stats: TransportStats,
+}
+
+impl RingReader {
+    /// Wraps the `EVENTS` ring buffer.
+    pub fn new(ring: RingBuf<MapData>) -> Self {
+        RingReader { ring, stats: TransportStats::default() }
+    }
+
+    /// The ring buffer's fd, for readiness polling.
+    pub fn ring(&self) -> &RingBuf<MapData> {
+        &self.ring
+    }
+
+    /// Decodes every record available now; returns how many were read.
+    pub fn drain(&mut self, out: &mut impl FnMut(Event)) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.ring.next() {
+            n += 1;
+            match decode(&item) {
+                Ok(event) => {
+                    self.stats.events += 1;
+                    out(event);
+                }
+                Err(e) => {
+                    self.stats.undecodable += 1;
+                    log::warn!("undecodable ring-buffer record: {e}");
+                }
+            }
+        }
+        n
+    }
+
+    /// What the reader saw so far.
+    pub fn stats(&self) -> TransportStats {
+        self.stats
+    }
+}
+
+/// Turns the growth of the per-CPU `LOST` totals into `Lost` events.
+pub struct LossLedger {
+    map: PerCpuArray<MapData, LostState>,
+    seen: Vec<u64>,
+    last_poll_ns: u64,
+}
+
+impl LossLedger {
+    /// Wraps the `LOST` map; `start_ns` is when the probes were attached.
+    pub fn new(map: PerCpuArray<MapData, LostState>, start_ns: u64) -> Self {
+        LossLedger { map, seen: Vec::new(), last_poll_ns: start_ns }
+    }
+
+    /// Per-CPU states as the kernel sees them now.
+    pub fn read(&self) -> Vec<LostState> {
+        match self.map.get(&0, 0) {
+            Ok(values) => values.iter().copied().collect(),
+            Err(e) => {
+                log::warn!("reading the LOST map failed: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Total drops reported so far.
+    pub fn reported(&self) -> u64 {
+        self.seen.iter().sum()
+    }
+
+    /// `Lost` events for drops counted since the last poll, one per CPU that
+    /// dropped, stamped `now_ns`; the window runs from the previous poll to
+    /// the CPU's last drop.
+    pub fn poll(&mut self, now_ns: u64) -> Vec<Event> {
+        let states = self.read();
+        if self.seen.len() < states.len() {
+            self.seen.resize(states.len(), 0);
+        }
+        let mut out = Vec::new();
+        for (cpu, st) in states.iter().enumerate() {
+            let grown = st.total.saturating_sub(self.seen[cpu]);
+            if grown > 0 {
+                self.seen[cpu] = st.total;
+                let last = st.last_ts_ns.clamp(self.last_poll_ns, now_ns.max(self.last_poll_ns));
+                out.push(Event {
+                    ts_ns: now_ns,
+                    cpu: cpu as u32,
+                    tid: 0,
+                    kind: EventKind::Lost { count: grown, first_ts_ns: self.last_poll_ns, last_ts_ns: last },
+                });
+            }
+        }
+        self.last_poll_ns = now_ns;
+        out
+    }
+}

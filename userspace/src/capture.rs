@@ -1,0 +1,245 @@
+//! Live capture: facts → plan → attach → drain the ring buffer in time
+//! order into a [`Sink`] until stopped, then detach and account for every
+//! lost record. `live --plain`, `record` and the live TUI are sinks.
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::events::session::{ClockKind, SessionInfo};
+use crate::events::Event;
+use crate::probes::{
+    self,
+    attach::{AttachOptions, AttachedProbes},
+    facts::KernelFacts,
+};
+use crate::source::reorder::{ReorderBuffer, DEFAULT_WINDOW_NS};
+use crate::transport::{LossLedger, RingReader, TransportStats};
+
+/// Where captured events go.
+pub trait Sink {
+    /// One event, in time order.
+    fn event(&mut self, event: &Event) -> anyhow::Result<()>;
+    /// Called about every `TICK` with the current kernel-clock time: flush
+    /// what is due, refresh status. Returning `Ok(false)` stops the capture
+    /// (e.g. the file reached `--max-size`).
+    fn tick(&mut self, _now_ns: u64) -> anyhow::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// How often the reader drains records submitted without a wakeup.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// Options of a capture.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureOptions {
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Probe attach options.
+    pub attach: AttachOptions,
+    /// Reorder window (0 = default).
+    pub reorder_window_ns: u64,
+}
+
+/// Summary of a finished capture.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CaptureSummary {
+    /// Events delivered to the sink (including `Lost` events).
+    pub events: u64,
+    /// Records the kernel side could not reserve.
+    pub lost: u64,
+    /// Events that arrived later than the reorder window.
+    pub late: u64,
+    /// Reader counters.
+    pub transport: TransportStats,
+    /// Wall time captured.
+    pub elapsed: Duration,
+}
+
+/// Reads a kernel clock in nanoseconds.
+pub fn clock_ns(clock: ClockKind) -> u64 {
+    let id = match clock {
+        ClockKind::Boottime => libc::CLOCK_BOOTTIME,
+        ClockKind::Monotonic => libc::CLOCK_MONOTONIC,
+    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into our timespec.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn wall_offset_ns(clock: ClockKind) -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: as above.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    let wall = ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64;
+    wall - clock_ns(clock) as i64
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Builds the session header from the facts and the attach outcome.
+pub fn session_info(facts: &KernelFacts, attached: &AttachedProbes, options: &AttachOptions) -> SessionInfo {
+    let clock = if attached.boot_clock { ClockKind::Boottime } else { ClockKind::Monotonic };
+    SessionInfo {
+        hostname: hostname(),
+        kernel_release: facts.release.clone(),
+        arch: facts.arch.clone(),
+        cpu_count: facts.possible_cpus.max(1),
+        clock,
+        clock_to_wall_offset_ns: wall_offset_ns(clock),
+        command_line: std::env::args().collect(),
+        generation: facts.generation(),
+        coverage: attached.coverage.clone(),
+        hcall_filter: options.hcall_filter.clone(),
+        suspend_me_token: facts.suspend_me_token,
+        hotplug_states: facts.hotplug_states.clone(),
+        symbols: Vec::new(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// A capture that is attached and ready to run.
+pub struct Capture {
+    probes: Option<AttachedProbes>,
+    reader: RingReader,
+    ledger: LossLedger,
+    session: SessionInfo,
+    options: CaptureOptions,
+}
+
+impl Capture {
+    /// Checks privileges, reads the kernel's facts, attaches the probes.
+    pub fn start(options: CaptureOptions) -> anyhow::Result<Capture> {
+        probes::privileges::check().map_err(anyhow::Error::msg)?;
+        let facts = KernelFacts::probe_running();
+        let plans = probes::resolve(&facts);
+        let mut attached = probes::attach::attach(&plans, &options.attach, facts.suspend_me_token, facts.has_boot_clock())?;
+        for c in &attached.coverage {
+            log::info!("probe {}: {:?}", c.probe, c.status);
+        }
+        let reader = RingReader::new(attached.take_ring()?);
+        let ledger = LossLedger::new(attached.take_lost()?, clock_ns(if attached.boot_clock { ClockKind::Boottime } else { ClockKind::Monotonic }));
+        let session = session_info(&facts, &attached, &options.attach);
+        Ok(Capture { probes: Some(attached), reader, ledger, session, options })
+    }
+
+    /// The session header (coverage manifest included).
+    pub fn session(&self) -> &SessionInfo {
+        &self.session
+    }
+
+    /// Runs until Ctrl-C, SIGTERM, `duration` or the sink says stop; then
+    /// detaches, drains what is left and reports unaccounted drops as `Lost`
+    /// events, so the sink has seen every record.
+    pub async fn run(mut self, sink: &mut dyn Sink) -> anyhow::Result<CaptureSummary> {
+        let started = Instant::now();
+        let clock = self.session.clock;
+        let window = if self.options.reorder_window_ns == 0 { DEFAULT_WINDOW_NS } else { self.options.reorder_window_ns };
+        let mut reorder = ReorderBuffer::new(window);
+        let mut delivered = 0u64;
+        let mut sink_error: Option<anyhow::Error> = None;
+
+        // SAFETY: the ring's fd belongs to `self.reader`, which outlives
+        // `fd` (a local of this function; `self` is dropped after it).
+        let fd = unsafe { AsyncFd::register_with_interest(self.reader.ring().as_raw_fd(), tokio::io::Interest::READABLE) }
+            .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let deadline = self.options.duration.map(|d| tokio::time::Instant::now() + d);
+        let sleep_until = async move {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep_until);
+
+        macro_rules! deliver {
+            () => {
+                |ev: Event| {
+                    if sink_error.is_none() {
+                        delivered += 1;
+                        if let Err(e) = sink.event(&ev) {
+                            sink_error = Some(e);
+                        }
+                    }
+                }
+            };
+        }
+
+        loop {
+            // Both wake-ups drain the ring: records submitted without a
+            // wakeup are only collected by the tick.
+            let tick = tokio::select! {
+                biased;
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = &mut sleep_until => break,
+                guard = fd.readable() => {
+                    guard?.clear_ready();
+                    false
+                }
+                _ = ticker.tick() => true,
+            };
+            {
+                let reorder_ref = &mut reorder;
+                let mut out = deliver!();
+                self.reader.drain(&mut |ev| reorder_ref.push(ev, &mut out));
+            }
+            if tick {
+                let now = clock_ns(clock);
+                {
+                    let mut out = deliver!();
+                    for ev in self.ledger.poll(now) {
+                        reorder.push(ev, &mut out);
+                    }
+                    reorder.release_until(now.saturating_sub(window), &mut out);
+                }
+                if sink_error.is_none() {
+                    match sink.tick(now) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => sink_error = Some(e),
+                    }
+                }
+            }
+            if sink_error.is_some() {
+                break;
+            }
+        }
+
+        // Detach first so nothing new arrives, then take what is left.
+        drop(self.probes.take());
+        let now = clock_ns(clock);
+        {
+            let reorder_ref = &mut reorder;
+            let mut out = deliver!();
+            self.reader.drain(&mut |ev| reorder_ref.push(ev, &mut out));
+            for ev in self.ledger.poll(now) {
+                reorder.push(ev, &mut out);
+            }
+            reorder.drain(&mut out);
+        }
+        let lost_total = self.ledger.reported();
+        if let Some(e) = sink_error {
+            return Err(e);
+        }
+        sink.tick(now)?;
+        Ok(CaptureSummary {
+            events: delivered,
+            lost: lost_total,
+            late: reorder.late(),
+            transport: self.reader.stats(),
+            elapsed: started.elapsed(),
+        })
+    }
+}

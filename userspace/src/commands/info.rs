@@ -1,0 +1,215 @@
+//! `lpmtrace info FILE`: what a recording holds — the traced system, the
+//! coverage manifest, duration, events per probe, losses, blocks and
+//! whether the recorder finished the file — as text or one JSON object.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::events::{names, session::CoverageStatus, PROBE_NAMES};
+use crate::record::{format_duration, format_ts, FileSource, FooterStatus, OpenOptions};
+use crate::source::EventSource;
+
+/// Arguments of `lpmtrace info`.
+#[derive(Args, Debug, Clone)]
+pub struct InfoArgs {
+    /// The recording (.lpmt).
+    pub file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip damaged blocks when the footer is missing and the blocks must
+    /// be scanned.
+    #[arg(long)]
+    pub salvage: bool,
+}
+
+/// Runs `lpmtrace info` on stdout.
+pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
+    let src = FileSource::open(&args.file, OpenOptions { salvage: args.salvage })?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = if args.json {
+        serde_json::to_writer_pretty(&mut out, &info_json(&src))
+            .map_err(io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+    } else {
+        write_text(&mut out, &src)
+    };
+    match result.and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn tag<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => "?".into(),
+    }
+}
+
+/// The whole description as JSON: the [`FileInfo`](crate::record::FileInfo)
+/// fields, `duration_ns`, `recovery_note` and the `session` header.
+pub fn info_json(src: &FileSource) -> Value {
+    let info = src.info();
+    let mut v = serde_json::to_value(info).unwrap_or_else(|_| json!({}));
+    v["duration_ns"] = json!(info.duration_ns());
+    v["block_bytes"] = json!(info.block_bytes());
+    v["recovery_note"] = json!(info.recovery_note());
+    v["session"] = serde_json::to_value(src.session()).unwrap_or(Value::Null);
+    v
+}
+
+/// Nanoseconds since the Unix epoch as an ISO 8601 UTC time.
+pub fn format_wall(unix_ns: i64) -> String {
+    let secs = unix_ns.div_euclid(1_000_000_000);
+    let nanos = unix_ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian), using
+    // 400-year eras that start on March 1st.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60,
+        nanos / 1_000_000
+    )
+}
+
+/// The human-readable description.
+pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
+    let info = src.info();
+    let s = src.session();
+    writeln!(
+        out,
+        "file        {} ({} bytes, format {}.{})",
+        info.path.display(),
+        info.file_size,
+        info.format_major,
+        info.format_minor
+    )?;
+    match &info.footer {
+        FooterStatus::Present => writeln!(out, "footer      present (the recorder finished)")?,
+        FooterStatus::Missing => writeln!(out, "footer      MISSING")?,
+        FooterStatus::Corrupt { reason } => writeln!(out, "footer      CORRUPT: {reason}")?,
+    }
+    if let Some(note) = info.recovery_note() {
+        writeln!(out, "note        {note}")?;
+    }
+    writeln!(out, "host        {}", s.hostname)?;
+    writeln!(
+        out,
+        "kernel      {} ({}, {} CPUs, LPM generation {})",
+        s.kernel_release,
+        s.arch,
+        s.cpu_count,
+        tag(&s.generation)
+    )?;
+    writeln!(out, "recorded by lpmtrace {}: {}", s.tool_version, s.command_line.join(" "))?;
+    match (info.first_ts_ns, info.last_ts_ns) {
+        (Some(first), Some(last)) => {
+            let wall = |ts: u64| format_wall((ts as i64).saturating_add(s.clock_to_wall_offset_ns));
+            writeln!(out, "clock       {} (ts {} .. {})", tag(&s.clock), format_ts(first), format_ts(last))?;
+            writeln!(out, "time        {} .. {}", wall(first), wall(last))?;
+            writeln!(out, "duration    {}", format_duration(info.duration_ns()))?;
+        }
+        _ => writeln!(out, "clock       {} (no events)", tag(&s.clock))?,
+    }
+    let per_event = if info.events > 0 {
+        format!(", {:.1} bytes/event", info.block_bytes() as f64 / info.events as f64)
+    } else {
+        String::new()
+    };
+    writeln!(out, "events      {} in {} blocks{per_event}", info.events, info.blocks.len())?;
+    if info.lost_records == 0 {
+        writeln!(out, "lost        none")?;
+    } else {
+        writeln!(out, "lost        {} events in {} loss reports", info.lost_events, info.lost_records)?;
+    }
+    writeln!(out, "per probe")?;
+    let mut names: Vec<&str> = PROBE_NAMES.to_vec();
+    for extra in info.probe_counts.keys() {
+        if !names.contains(&extra.as_str()) {
+            names.push(extra);
+        }
+    }
+    for name in names {
+        let count = info.probe_counts.get(name).copied().unwrap_or(0);
+        let attached = s.probe_coverage(name).map(|c| c.attached());
+        let mark = if count == 0 && attached == Some(false) { "  (not attached)" } else { "" };
+        if count > 0 || attached.is_some() {
+            writeln!(out, "  {name:<16} {count:>12}{mark}")?;
+        }
+    }
+    writeln!(out, "coverage")?;
+    if s.coverage.is_empty() {
+        writeln!(out, "  (no manifest)")?;
+    }
+    for c in &s.coverage {
+        let detail = match &c.status {
+            CoverageStatus::Attached { candidate, hooks, partial } => {
+                let mut d = format!("attached via {candidate}: {}", hooks.join(", "));
+                if !partial.is_empty() {
+                    d.push_str(&format!(" (partial: {})", partial.join("; ")));
+                }
+                d
+            }
+            CoverageStatus::Missing { reasons } => format!("MISSING: {}", reasons.join("; ")),
+            CoverageStatus::NotApplicable { reason } => format!("not applicable: {reason}"),
+            CoverageStatus::Disabled => "disabled by the user".into(),
+        };
+        writeln!(out, "  {:<16} {detail}", c.probe)?;
+    }
+    let hcalls: Vec<String> = s
+        .hcall_filter
+        .iter()
+        .map(|&op| names::hcall_name(op).map_or_else(|| format!("{op:#x}"), str::to_string))
+        .collect();
+    writeln!(out, "hcalls      {}", hcalls.join(", "))?;
+    match s.suspend_me_token {
+        Some(t) => writeln!(out, "suspend-me  RTAS token {t:#x}")?,
+        None => writeln!(out, "suspend-me  RTAS token not found")?,
+    }
+    writeln!(out, "names       {} hotplug states, {} kernel symbols", s.hotplug_states.len(), s.symbols.len())?;
+    if let (Some(first), Some(_)) = (info.blocks.first(), info.blocks.last()) {
+        let biggest = info.blocks.iter().map(|b| b.events).max().unwrap_or(0);
+        writeln!(
+            out,
+            "blocks      {} (first at byte {}, up to {biggest} events each, {} compressed bytes)",
+            info.blocks.len(),
+            first.offset,
+            info.block_bytes()
+        )?;
+    }
+    for sk in &info.skipped_blocks {
+        writeln!(out, "skipped     {} bytes: {}", sk.bytes, sk.reason)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_times_are_utc_iso() {
+        assert_eq!(format_wall(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_wall(951_782_400_500_000_000), "2000-02-29T00:00:00.500Z");
+        assert_eq!(format_wall(1_795_000_000_000_000_000), "2026-11-18T11:06:40.000Z");
+        assert_eq!(format_wall(-1_000_000_000), "1969-12-31T23:59:59.000Z");
+    }
+}

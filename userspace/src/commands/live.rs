@@ -1,0 +1,94 @@
+//! `lpmtrace live --plain`: stream decoded events as text or JSON lines.
+//! (Without `--plain`, `live` is the TUI.)
+
+use std::io::{self, BufWriter, Write};
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::capture::{Capture, CaptureOptions, Sink};
+use crate::events::{session::SessionInfo, Event};
+use crate::views::event_line::{write_event, LineFormat};
+
+use super::common::{parse_duration, ProbeArgs};
+
+/// Arguments of `lpmtrace live`.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Print events as lines instead of the interactive screen.
+    #[arg(long)]
+    pub plain: bool,
+    /// Line format with --plain.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LineFormat,
+    /// Stop after this long (e.g. 30s, 5m, 1h).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Probe selection and buffers.
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+}
+
+struct LineSink<W: Write> {
+    out: W,
+    session: SessionInfo,
+    format: LineFormat,
+}
+
+impl<W: Write> Sink for LineSink<W> {
+    fn event(&mut self, event: &Event) -> anyhow::Result<()> {
+        write_event(&mut self.out, event, &self.session, self.format)?;
+        Ok(())
+    }
+
+    fn tick(&mut self, _now_ns: u64) -> anyhow::Result<bool> {
+        // Flush at each tick so a reader of the pipe sees events within
+        // ~50 ms without a write(2) per event.
+        self.out.flush()?;
+        Ok(true)
+    }
+}
+
+/// Runs `live --plain`.
+pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
+    let capture = Capture::start(CaptureOptions {
+        duration: args.duration,
+        attach: args.probes.attach_options()?,
+        reorder_window_ns: 0,
+    })?;
+    let session = capture.session().clone();
+    let attached = session.coverage.iter().filter(|c| c.attached()).count();
+    eprintln!(
+        "lpmtrace: tracing {} on {} ({}), {} of {} probes attached; Ctrl-C to stop",
+        session.hostname,
+        session.kernel_release,
+        session.arch,
+        attached,
+        session.coverage.len()
+    );
+    let stdout = io::stdout();
+    let mut sink = LineSink { out: BufWriter::with_capacity(1 << 16, stdout.lock()), session, format: args.format };
+    let summary = match capture.run(&mut sink).await {
+        Ok(s) => s,
+        Err(e) if is_broken_pipe(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = sink.out.flush() {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Ok(());
+        }
+        return Err(e.into());
+    }
+    eprintln!(
+        "lpmtrace: {} events in {:.1}s, {} lost{}",
+        summary.events,
+        summary.elapsed.as_secs_f64(),
+        summary.lost,
+        if summary.late > 0 { format!(", {} arrived after the reorder window", summary.late) } else { String::new() }
+    );
+    Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}

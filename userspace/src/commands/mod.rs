@@ -1,0 +1,7 @@
+//! One module per subcommand: argument struct (clap) and `run`. They wire
+//! sources to views; the logic lives in the layers below.
+pub mod common;
+pub mod doctor;
+pub mod live;
+pub mod dump;
+pub mod info;

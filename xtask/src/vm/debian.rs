@@ -1,0 +1,734 @@
+//! Debian ppc64el packages for the guests: the kernel (bookworm's 6.1,
+//! trixie's 6.12, or a local .deb) and busybox-static.
+//!
+//! Two ways to get a package, tried in this order with `--fetch auto`:
+//! 1. **apt** (Debian hosts only): `dpkg --add-architecture ppc64el` and
+//!    `apt-get update` if ppc64el is not configured yet (index failures such
+//!    as a security suite's hash mismatch are tolerated), then
+//!    `apt-get download NAME:ppc64el`, checked against apt's SHA-256.
+//! 2. **pool**: the archive's signed `InRelease` (verified with gpgv and
+//!    debian-archive-keyring when available), the suite's ppc64el
+//!    `Packages.xz` fetched by hash (immune to "mirror sync in progress"),
+//!    then the pool file, checked against the SHA-256 in Packages.
+//!
+//! Cache layout (under `--cache-dir`, default target/vm-cache):
+//! ```text
+//! indexes/<suite>.InRelease                 refreshed after 6 h
+//! indexes/<suite>-ppc64el-<sha12>.Packages  decompressed, named by hash
+//! debs/<file>.deb                           downloads (deleted after extraction)
+//! kernels/<package>_<version>/vmlinux       + config, meta.txt, .complete
+//! busybox/<version>/busybox                 + meta.txt
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::util;
+use super::FetchMethod;
+
+const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+const INDEX_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// The cache folder and its sub-folders.
+pub struct Cache {
+    pub root: PathBuf,
+}
+
+impl Cache {
+    pub fn new(root: PathBuf) -> Result<Self> {
+        for sub in ["indexes", "debs", "kernels", "busybox"] {
+            fs::create_dir_all(root.join(sub)).with_context(|| format!("creating {}", root.join(sub).display()))?;
+        }
+        Ok(Cache { root })
+    }
+    fn dir(&self, sub: &str) -> PathBuf {
+        self.root.join(sub)
+    }
+}
+
+/// A kernel ready to boot.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    /// Short label for output: `6.1`, `6.12`, or `local-<name>`.
+    pub label: String,
+    /// Debian package name.
+    pub package: String,
+    /// Debian package version.
+    pub version: String,
+    /// The unstripped ELF image QEMU loads with `-kernel`.
+    pub vmlinux: PathBuf,
+    /// The kernel's build configuration.
+    pub config: PathBuf,
+}
+
+/// The static busybox for the initramfs.
+pub struct Busybox {
+    pub binary: PathBuf,
+}
+
+/// Where to look for one family of packages.
+struct Family {
+    label: &'static str,
+    /// (archive base kind, suite) pairs; the newest match across them wins.
+    suites: &'static [(Archive, &'static str)],
+    matches: fn(&str) -> bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Archive {
+    Main,
+    Security,
+}
+
+const FAMILY_61: Family = Family {
+    label: "6.1",
+    suites: &[(Archive::Main, "bookworm"), (Archive::Security, "bookworm-security")],
+    matches: |name| {
+        name.strip_prefix("linux-image-6.1.0-")
+            .and_then(|r| r.strip_suffix("-powerpc64le"))
+            .is_some_and(|abi| !abi.is_empty() && abi.bytes().all(|b| b.is_ascii_digit()))
+    },
+};
+
+const FAMILY_612: Family = Family {
+    label: "6.12",
+    suites: &[(Archive::Main, "trixie"), (Archive::Security, "trixie-security")],
+    matches: |name| {
+        name.strip_prefix("linux-image-6.12.")
+            .and_then(|r| r.strip_suffix("+deb13-powerpc64le"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    },
+};
+
+/// One package version as an index describes it.
+#[derive(Clone, Debug)]
+struct PackageInfo {
+    name: String,
+    version: String,
+    filename: String,
+    sha256: String,
+    size: u64,
+    /// Where it came from, for messages.
+    origin: String,
+}
+
+/// Downloads and prepares packages into the cache.
+pub struct Fetcher<'a> {
+    cache: &'a Cache,
+    method: FetchMethod,
+    main_base: String,
+    security_base: String,
+    /// apt state: None = not checked yet.
+    apt_ready: Cell<Option<bool>>,
+    /// Parsed Packages indexes by suite.
+    indexes: RefCell<HashMap<String, Vec<PackageInfo>>>,
+}
+
+impl<'a> Fetcher<'a> {
+    pub fn new(cache: &'a Cache, method: FetchMethod) -> Result<Self> {
+        let main_base = std::env::var("LPMT_DEBIAN_MIRROR").ok().unwrap_or_else(apt_debian_mirror);
+        let main_base = main_base.trim_end_matches('/').to_string();
+        let security_base = std::env::var("LPMT_DEBIAN_SECURITY_MIRROR").ok().unwrap_or_else(|| {
+            // deb.debian.org/debian -> deb.debian.org/debian-security
+            if main_base.ends_with("/debian") {
+                format!("{main_base}-security")
+            } else {
+                "http://deb.debian.org/debian-security".into()
+            }
+        });
+        if method != FetchMethod::Offline && method != FetchMethod::Apt && which::which("curl").is_err() && which::which("wget").is_err() {
+            bail!("neither curl nor wget is installed; install curl (apt-get install curl)");
+        }
+        Ok(Fetcher {
+            cache,
+            method,
+            main_base,
+            security_base,
+            apt_ready: Cell::new(None),
+            indexes: RefCell::new(HashMap::new()),
+        })
+    }
+
+    fn base(&self, a: Archive) -> &str {
+        match a {
+            Archive::Main => &self.main_base,
+            Archive::Security => &self.security_base,
+        }
+    }
+
+    /// Resolves `6.1`, `6.12` or a path to a .deb into a bootable kernel.
+    pub fn kernel(&self, spec: &str) -> Result<Kernel> {
+        let family = match spec {
+            "6.1" | "bookworm" => &FAMILY_61,
+            "6.12" | "trixie" => &FAMILY_612,
+            path if path.ends_with(".deb") => return self.local_kernel(Path::new(path)),
+            other => bail!("unknown --kernel {other:?}: use 6.1, 6.12 or a path to a linux-image .deb"),
+        };
+        if self.method == FetchMethod::Offline {
+            return self.cached_kernel(family);
+        }
+        let info = match self.newest(family) {
+            Ok(info) => info,
+            Err(e) => {
+                // No network, no index: the cache may still have one.
+                eprintln!("vm-test: cannot look up kernel {} ({e:#}); trying the cache", family.label);
+                return self.cached_kernel(family);
+            }
+        };
+        let dir = self.cache.dir("kernels").join(format!("{}_{}", info.name, sanitize(&info.version)));
+        if dir.join(".complete").exists() {
+            println!("vm-test: kernel {}: {} {} (cached in {})", family.label, info.name, info.version, dir.display());
+            return kernel_from_dir(family.label, &dir);
+        }
+        let deb = self.download(&info)?;
+        extract_kernel(&deb, &dir, &info)?;
+        let _ = fs::remove_file(&deb);
+        println!("vm-test: kernel {}: {} {} from {} -> {}", family.label, info.name, info.version, info.origin, dir.display());
+        kernel_from_dir(family.label, &dir)
+    }
+
+    /// busybox-static:ppc64el from bookworm.
+    pub fn busybox(&self) -> Result<Busybox> {
+        let cached = || -> Result<Busybox> {
+            let mut dirs = list_dirs(&self.cache.dir("busybox"))?;
+            dirs.retain(|d| d.join("busybox").exists());
+            dirs.sort_by_key(|d| version_key(&d.file_name().unwrap_or_default().to_string_lossy()));
+            let dir = dirs.pop().ok_or_else(|| anyhow!("no busybox in the cache ({})", self.cache.dir("busybox").display()))?;
+            Ok(Busybox { binary: dir.join("busybox") })
+        };
+        if self.method == FetchMethod::Offline {
+            return cached();
+        }
+        let info = match self.lookup_one("busybox-static", &[(Archive::Main, "bookworm")]) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("vm-test: cannot look up busybox-static ({e:#}); trying the cache");
+                return cached();
+            }
+        };
+        let dir = self.cache.dir("busybox").join(sanitize(&info.version));
+        let bin = dir.join("busybox");
+        if bin.exists() {
+            println!("vm-test: busybox-static {} (cached in {})", info.version, dir.display());
+            return Ok(Busybox { binary: bin });
+        }
+        let deb = self.download(&info)?;
+        let tmp = dir.with_extension("tmp");
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
+        util::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp))?;
+        let src = tmp.join("bin/busybox");
+        if !src.exists() {
+            bail!("{} has no bin/busybox", deb.display());
+        }
+        fs::create_dir_all(&dir)?;
+        fs::rename(&src, &bin)?;
+        fs::write(dir.join("meta.txt"), format!("package={}\nversion={}\nsha256={}\nfrom={}\n", info.name, info.version, info.sha256, info.origin))?;
+        let _ = fs::remove_dir_all(&tmp);
+        let _ = fs::remove_file(&deb);
+        println!("vm-test: busybox-static {} from {} -> {}", info.version, info.origin, bin.display());
+        Ok(Busybox { binary: bin })
+    }
+
+    fn local_kernel(&self, deb: &Path) -> Result<Kernel> {
+        let deb = deb.canonicalize().with_context(|| format!("--kernel {}", deb.display()))?;
+        let sha = util::sha256_file(&deb)?;
+        let field = |f: &str| -> Result<String> {
+            let out = util::output(Command::new("dpkg-deb").arg("-f").arg(&deb).arg(f))?;
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let (name, version, arch) = (field("Package")?, field("Version")?, field("Architecture")?);
+        if arch != "ppc64el" {
+            bail!("{} is for {arch}, not ppc64el", deb.display());
+        }
+        let label = format!("local-{}", name.trim_start_matches("linux-image-"));
+        let dir = self.cache.dir("kernels").join(format!("{}_{}_{}", name, sanitize(&version), &sha[..12]));
+        if !dir.join(".complete").exists() {
+            let info = PackageInfo {
+                name,
+                version,
+                filename: deb.display().to_string(),
+                sha256: sha,
+                size: 0,
+                origin: deb.display().to_string(),
+            };
+            extract_kernel(&deb, &dir, &info)?;
+        }
+        println!("vm-test: kernel {label}: from {} -> {}", deb.display(), dir.display());
+        kernel_from_dir(&label, &dir)
+    }
+
+    fn cached_kernel(&self, family: &Family) -> Result<Kernel> {
+        let mut found: Vec<PathBuf> = list_dirs(&self.cache.dir("kernels"))?
+            .into_iter()
+            .filter(|d| d.join(".complete").exists())
+            .filter(|d| {
+                let n = d.file_name().unwrap_or_default().to_string_lossy().to_string();
+                n.split('_').next().is_some_and(family.matches)
+            })
+            .collect();
+        found.sort_by_key(|d| version_key(&d.file_name().unwrap_or_default().to_string_lossy()));
+        let dir = found
+            .pop()
+            .ok_or_else(|| anyhow!("no {} kernel in the cache ({})", family.label, self.cache.dir("kernels").display()))?;
+        println!("vm-test: kernel {}: using cached {}", family.label, dir.display());
+        kernel_from_dir(family.label, &dir)
+    }
+
+    /// Newest package of a family.
+    fn newest(&self, family: &Family) -> Result<PackageInfo> {
+        if matches!(self.method, FetchMethod::Auto | FetchMethod::Apt) && self.apt_usable() {
+            match apt_newest(family.matches) {
+                Ok(Some(info)) => return Ok(info),
+                Ok(None) if self.method == FetchMethod::Apt => bail!("apt knows no {} ppc64el kernel", family.label),
+                Ok(None) => eprintln!("vm-test: apt knows no {} ppc64el kernel; reading the archive's pool", family.label),
+                Err(e) if self.method == FetchMethod::Apt => return Err(e),
+                Err(e) => eprintln!("vm-test: apt lookup failed ({e:#}); reading the archive's pool"),
+            }
+        } else if self.method == FetchMethod::Apt {
+            bail!("apt cannot be used on this host (not Debian, or not root without ppc64el configured)");
+        }
+        let mut all = Vec::new();
+        let mut errors = Vec::new();
+        for &(archive, suite) in family.suites {
+            match self.pool_index(archive, suite) {
+                Ok(list) => all.extend(list.iter().filter(|p| (family.matches)(&p.name)).cloned()),
+                Err(e) => errors.push(format!("{suite}: {e:#}")),
+            }
+        }
+        all.sort_by(|a, b| version_key(&a.name).cmp(&version_key(&b.name)).then(version_key(&a.version).cmp(&version_key(&b.version))));
+        all.pop().ok_or_else(|| anyhow!("no {} ppc64el kernel in the archive ({})", family.label, errors.join("; ")))
+    }
+
+    fn lookup_one(&self, name: &str, suites: &[(Archive, &str)]) -> Result<PackageInfo> {
+        if matches!(self.method, FetchMethod::Auto | FetchMethod::Apt) && self.apt_usable() {
+            match apt_show(name) {
+                Ok(info) => return Ok(info),
+                Err(e) if self.method == FetchMethod::Apt => return Err(e),
+                Err(e) => eprintln!("vm-test: apt has no {name}:ppc64el ({e:#}); reading the archive's pool"),
+            }
+        }
+        let mut errors = Vec::new();
+        for &(archive, suite) in suites {
+            match self.pool_index(archive, suite) {
+                Ok(list) => {
+                    if let Some(p) = list.iter().filter(|p| p.name == name).max_by_key(|p| version_key(&p.version)) {
+                        return Ok(p.clone());
+                    }
+                    errors.push(format!("{suite}: not listed"));
+                }
+                Err(e) => errors.push(format!("{suite}: {e:#}")),
+            }
+        }
+        bail!("{name}:ppc64el not found ({})", errors.join("; "))
+    }
+
+    /// Whether apt can serve ppc64el packages; sets it up once if needed.
+    fn apt_usable(&self) -> bool {
+        if let Some(v) = self.apt_ready.get() {
+            return v;
+        }
+        let v = apt_setup();
+        self.apt_ready.set(Some(v));
+        v
+    }
+
+    /// Downloads a package file into debs/ and checks its SHA-256.
+    fn download(&self, info: &PackageInfo) -> Result<PathBuf> {
+        let debs = self.cache.dir("debs");
+        let base = info.filename.rsplit('/').next().unwrap_or(&info.filename).to_string();
+        let dest = debs.join(&base);
+        if dest.exists() && util::sha256_file(&dest)? == info.sha256 {
+            return Ok(dest);
+        }
+        let t = std::time::Instant::now();
+        if info.origin.starts_with("apt") {
+            println!("vm-test: apt-get download {}:ppc64el ({})", info.name, info.version);
+            let before: Vec<PathBuf> = list_files(&debs)?;
+            util::output(
+                Command::new("apt-get")
+                    .args(["download", "-q"])
+                    .arg(format!("{}:ppc64el={}", info.name, info.version))
+                    .current_dir(&debs),
+            )?;
+            let prefix = format!("{}_", info.name);
+            let got = list_files(&debs)?
+                .into_iter()
+                .filter(|p| !before.contains(p) || p.file_name().is_some_and(|n| n.to_string_lossy() == base))
+                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix) && n.to_string_lossy().ends_with(".deb")))
+                .ok_or_else(|| anyhow!("apt-get download left no {prefix}*.deb in {}", debs.display()))?;
+            if got != dest {
+                fs::rename(&got, &dest)?;
+            }
+        } else {
+            let url = format!("{}/{}", info.origin, info.filename);
+            println!("vm-test: downloading {url} ({:.1} MB)", info.size as f64 / 1e6);
+            http_get(&url, &dest)?;
+        }
+        let sha = util::sha256_file(&dest)?;
+        if sha != info.sha256 {
+            let _ = fs::remove_file(&dest);
+            bail!("{}: SHA-256 {sha} does not match the index's {}", base, info.sha256);
+        }
+        println!("vm-test: fetched {} in {:.1}s, SHA-256 verified -> {}", base, t.elapsed().as_secs_f64(), dest.display());
+        Ok(dest)
+    }
+
+    /// The ppc64el Packages index of a suite (main component), from the pool.
+    fn pool_index(&self, archive: Archive, suite: &str) -> Result<std::cell::Ref<'_, Vec<PackageInfo>>> {
+        if !self.indexes.borrow().contains_key(suite) {
+            let list = self.load_pool_index(archive, suite)?;
+            self.indexes.borrow_mut().insert(suite.to_string(), list);
+        }
+        Ok(std::cell::Ref::map(self.indexes.borrow(), |m| &m[suite]))
+    }
+
+    fn load_pool_index(&self, archive: Archive, suite: &str) -> Result<Vec<PackageInfo>> {
+        let base = self.base(archive).to_string();
+        let idx = self.cache.dir("indexes");
+        let inrelease = idx.join(format!("{suite}.InRelease"));
+        let fresh = fs::metadata(&inrelease)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age < INDEX_MAX_AGE);
+        if !fresh {
+            http_get(&format!("{base}/dists/{suite}/InRelease"), &inrelease)?;
+        }
+        verify_inrelease(&inrelease);
+        let text = fs::read_to_string(&inrelease)?;
+        let rel = "main/binary-ppc64el/Packages.xz";
+        let (sha, size) = release_sha256(&text, rel).ok_or_else(|| anyhow!("{suite} InRelease does not list {rel}"))?;
+        let plain = idx.join(format!("{suite}-ppc64el-{}.Packages", &sha[..12]));
+        if !plain.exists() {
+            let xz = idx.join(format!("{suite}-ppc64el-{}.Packages.xz", &sha[..12]));
+            let by_hash = format!("{base}/dists/{suite}/main/binary-ppc64el/by-hash/SHA256/{sha}");
+            let direct = format!("{base}/dists/{suite}/{rel}");
+            let mut ok = false;
+            for url in [&by_hash, &direct] {
+                if http_get(url, &xz).is_ok() && util::sha256_file(&xz)? == sha {
+                    ok = true;
+                    break;
+                }
+            }
+            if !ok {
+                let _ = fs::remove_file(&xz);
+                bail!("could not fetch {suite}'s {rel} with SHA-256 {sha} ({size} bytes) from {base}");
+            }
+            let out = util::output(Command::new("xz").arg("-dc").arg(&xz))?;
+            util::write_atomic(&plain, &out.stdout)?;
+            let _ = fs::remove_file(&xz);
+            // Drop older indexes of this suite.
+            for old in list_files(&idx)? {
+                let n = old.file_name().unwrap_or_default().to_string_lossy().to_string();
+                if n.starts_with(&format!("{suite}-ppc64el-")) && old != plain {
+                    let _ = fs::remove_file(old);
+                }
+            }
+        }
+        let text = fs::read_to_string(&plain)?;
+        Ok(parse_packages(&text, &base))
+    }
+}
+
+/// Parses a Packages file into the fields we need.
+fn parse_packages(text: &str, origin: &str) -> Vec<PackageInfo> {
+    let mut out = Vec::new();
+    for stanza in text.split("\n\n") {
+        let mut f: HashMap<&str, &str> = HashMap::new();
+        for line in stanza.lines() {
+            if line.starts_with(' ') {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                f.insert(k, v.trim());
+            }
+        }
+        if let (Some(name), Some(version), Some(filename), Some(sha)) = (f.get("Package"), f.get("Version"), f.get("Filename"), f.get("SHA256")) {
+            out.push(PackageInfo {
+                name: name.to_string(),
+                version: version.to_string(),
+                filename: filename.to_string(),
+                sha256: sha.to_string(),
+                size: f.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+                origin: origin.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// SHA-256 and size of `path` in a Release/InRelease file.
+fn release_sha256(text: &str, path: &str) -> Option<(String, u64)> {
+    let mut in_sha = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            in_sha = line.trim_end() == "SHA256:";
+            continue;
+        }
+        if in_sha {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if parts.len() == 3 && parts[2] == path {
+                return Some((parts[0].to_string(), parts[1].parse().ok()?));
+            }
+        }
+    }
+    None
+}
+
+/// Checks InRelease's signature when gpgv and the keyring exist; warns
+/// otherwise (the package checksums still pin everything to the index).
+fn verify_inrelease(path: &Path) {
+    if which::which("gpgv").is_err() || !Path::new(KEYRING).exists() {
+        eprintln!("vm-test: warning: cannot verify {} (gpgv or {KEYRING} missing)", path.display());
+        return;
+    }
+    match Command::new("gpgv").arg("--keyring").arg(KEYRING).arg(path).output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => eprintln!(
+            "vm-test: warning: signature check of {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+        ),
+        Err(e) => eprintln!("vm-test: warning: cannot run gpgv: {e}"),
+    }
+}
+
+/// Downloads a URL to a file (curl, else wget), atomically.
+fn http_get(url: &str, dest: &Path) -> Result<()> {
+    let tmp = dest.with_extension("download");
+    let mut cmd = if which::which("curl").is_ok() {
+        let mut c = Command::new("curl");
+        c.args(["-fsSL", "--retry", "3", "--connect-timeout", "20", "-o"]).arg(&tmp).arg(url);
+        c
+    } else {
+        let mut c = Command::new("wget");
+        c.args(["-q", "--tries=3", "-O"]).arg(&tmp).arg(url);
+        c
+    };
+    let res = util::output(&mut cmd);
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.context(format!("downloading {url}")));
+    }
+    fs::rename(&tmp, dest)?;
+    Ok(())
+}
+
+/// The Debian mirror apt uses (first non-security `debian` URI), else
+/// deb.debian.org.
+fn apt_debian_mirror() -> String {
+    let mut texts = Vec::new();
+    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
+        texts.push(t);
+    }
+    if let Ok(rd) = fs::read_dir("/etc/apt/sources.list.d") {
+        for e in rd.flatten() {
+            let p = e.path();
+            let n = p.to_string_lossy().to_string();
+            if n.ends_with(".list") || n.ends_with(".sources") {
+                if let Ok(t) = fs::read_to_string(&p) {
+                    texts.push(t);
+                }
+            }
+        }
+    }
+    for t in &texts {
+        for line in t.lines() {
+            let line = line.trim();
+            if line.starts_with('#') {
+                continue;
+            }
+            for word in line.split_whitespace() {
+                let w = word.trim_start_matches("URIs:");
+                if (w.starts_with("http://") || w.starts_with("https://")) && w.trim_end_matches('/').ends_with("/debian") {
+                    return w.trim_end_matches('/').to_string();
+                }
+            }
+        }
+    }
+    DEFAULT_MIRROR.to_string()
+}
+
+fn is_debian_host() -> bool {
+    fs::read_to_string("/etc/os-release").is_ok_and(|t| t.lines().any(|l| l.trim() == "ID=debian"))
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Makes sure apt knows ppc64el packages; true when apt is worth asking.
+fn apt_setup() -> bool {
+    if !is_debian_host() || which::which("apt-get").is_err() {
+        return false;
+    }
+    let archs = Command::new("dpkg").arg("--print-foreign-architectures").output();
+    let has = archs.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "ppc64el"));
+    let indexed = || {
+        Command::new("apt-cache")
+            .args(["show", "--no-all-versions", "busybox-static:ppc64el"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has && indexed() {
+        return true;
+    }
+    if !is_root() {
+        eprintln!("vm-test: apt has no ppc64el index and we are not root; using the archive's pool");
+        return false;
+    }
+    if !has {
+        println!("vm-test: dpkg --add-architecture ppc64el");
+        if util::output(Command::new("dpkg").args(["--add-architecture", "ppc64el"])).is_err() {
+            return false;
+        }
+    }
+    println!("vm-test: apt-get update (index failures are tolerated)");
+    let out = Command::new("apt-get").args(["update", "-q"]).output();
+    if let Ok(o) = &out {
+        for l in String::from_utf8_lossy(&o.stdout).lines().chain(String::from_utf8_lossy(&o.stderr).lines()) {
+            if l.starts_with("E:") || l.starts_with("Err:") || l.starts_with("W:") {
+                eprintln!("vm-test:   apt: {l}");
+            }
+        }
+    }
+    indexed()
+}
+
+/// Newest apt package matching a name filter (ppc64el).
+fn apt_newest(matches: fn(&str) -> bool) -> Result<Option<PackageInfo>> {
+    let out = util::output(Command::new("apt-cache").args(["pkgnames", "linux-image-6."]))?;
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|n| matches(n)).map(String::from).collect();
+    names.sort_by_key(|n| version_key(n));
+    while let Some(name) = names.pop() {
+        if let Ok(info) = apt_show(&name) {
+            return Ok(Some(info));
+        }
+    }
+    Ok(None)
+}
+
+/// apt's candidate of NAME:ppc64el.
+fn apt_show(name: &str) -> Result<PackageInfo> {
+    let out = util::output(Command::new("apt-cache").args(["show", "--no-all-versions"]).arg(format!("{name}:ppc64el")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let list = parse_packages(&text, "apt");
+    list.into_iter().next().ok_or_else(|| anyhow!("apt-cache show {name}:ppc64el printed no package"))
+}
+
+/// Extracts boot/vmlinux-* and boot/config-* of a linux-image .deb.
+fn extract_kernel(deb: &Path, dir: &Path, info: &PackageInfo) -> Result<()> {
+    let tmp = dir.with_extension("tmp");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)?;
+    let mut dpkg = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start dpkg-deb (install dpkg)")?;
+    let tar_status = Command::new("tar")
+        .args(["-x", "--wildcards", "./boot/*", "-C"])
+        .arg(&tmp)
+        .stdin(dpkg.stdout.take().ok_or_else(|| anyhow!("no pipe"))?)
+        .status()?;
+    let dpkg_status = dpkg.wait()?;
+    if !tar_status.success() || !dpkg_status.success() {
+        bail!("extracting boot/ from {} failed (dpkg-deb {dpkg_status}, tar {tar_status})", deb.display());
+    }
+    let boot = tmp.join("boot");
+    let find = |prefix: &str| -> Result<PathBuf> {
+        list_files(&boot)?
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+            .ok_or_else(|| anyhow!("{} has no boot/{prefix}*", deb.display()))
+    };
+    let vmlinux = find("vmlinux-")?;
+    let config = find("config-")?;
+    let release = vmlinux.file_name().unwrap_or_default().to_string_lossy().trim_start_matches("vmlinux-").to_string();
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir)?;
+    fs::rename(&vmlinux, dir.join("vmlinux"))?;
+    fs::rename(&config, dir.join("config"))?;
+    fs::write(
+        dir.join("meta.txt"),
+        format!(
+            "package={}\nversion={}\nrelease={release}\nsha256={}\nfrom={}\nfile={}\n",
+            info.name, info.version, info.sha256, info.origin, info.filename
+        ),
+    )?;
+    fs::write(dir.join(".complete"), b"")?;
+    let _ = fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+fn kernel_from_dir(label: &str, dir: &Path) -> Result<Kernel> {
+    let meta = fs::read_to_string(dir.join("meta.txt")).unwrap_or_default();
+    let get = |k: &str| meta.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("?").to_string();
+    Ok(Kernel {
+        label: label.to_string(),
+        package: get("package"),
+        version: get("version"),
+        vmlinux: dir.join("vmlinux"),
+        config: dir.join("config"),
+    })
+}
+
+/// Numbers in a name or version, for "newest" comparisons
+/// (6.1.0-50 > 6.1.0-9; 6.12.107 > 6.12.57).
+fn version_key(s: &str) -> Vec<u64> {
+    s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse().unwrap_or(u64::MAX)).collect()
+}
+
+fn sanitize(v: &str) -> String {
+    v.chars().map(|c| if c.is_ascii_alphanumeric() || ".+-~".contains(c) { c } else { '_' }).collect()
+}
+
+fn list_dirs(d: &Path) -> Result<Vec<PathBuf>> {
+    Ok(fs::read_dir(d)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+}
+
+fn list_files(d: &Path) -> Result<Vec<PathBuf>> {
+    Ok(fs::read_dir(d)?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families() {
+        assert!((FAMILY_61.matches)("linux-image-6.1.0-50-powerpc64le"));
+        assert!(!(FAMILY_61.matches)("linux-image-6.1.0-50-powerpc64le-dbg"));
+        assert!(!(FAMILY_61.matches)("linux-image-6.1.0-50-amd64"));
+        assert!((FAMILY_612.matches)("linux-image-6.12.57+deb13-powerpc64le"));
+        assert!(!(FAMILY_612.matches)("linux-image-6.12.57+deb13-powerpc64le-64k"));
+    }
+
+    #[test]
+    fn newest_by_numbers() {
+        assert!(version_key("linux-image-6.1.0-50-powerpc64le") > version_key("linux-image-6.1.0-9-powerpc64le"));
+        assert!(version_key("linux-image-6.12.107+deb13-powerpc64le") > version_key("linux-image-6.12.57+deb13-powerpc64le"));
+    }
+
+    #[test]
+    fn release_and_packages() {
+        let rel = "Origin: Debian\nMD5Sum:\n 0123 10 main/binary-ppc64el/Packages.xz\nSHA256:\n abcd 42 main/binary-ppc64el/Packages.xz\n ef01 7 main/binary-ppc64el/Release\n";
+        assert_eq!(release_sha256(rel, "main/binary-ppc64el/Packages.xz"), Some(("abcd".into(), 42)));
+        let pk = "Package: busybox-static\nVersion: 1:1.35.0-4\nFilename: pool/main/b/busybox/b.deb\nSize: 9\nSHA256: 00ff\nDescription: x\n more\n\nPackage: y\n";
+        let l = parse_packages(pk, "http://m/debian");
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].version, "1:1.35.0-4");
+        assert_eq!(l[0].size, 9);
+    }
+}
