@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lpmtrace::commands::{doctor::DoctorArgs, live::LiveArgs};
+use lpmtrace::commands::{doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs};
 
 /// Trace and diagnose Live Partition Migration (LPM) on IBM POWER Linux.
 ///
@@ -25,6 +25,12 @@ enum Command {
     Doctor(DoctorArgs),
     /// Watch events live (interactive screen, or --plain lines).
     Live(LiveArgs),
+    /// Record events to a .lpmt file until Ctrl-C, --duration or --max-size.
+    Record(RecordArgs),
+    /// Print the events of a recording as text or JSON lines.
+    Dump(DumpArgs),
+    /// Show a recording's header, probe coverage, counts and integrity.
+    Info(InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,5 +59,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(lpmtrace::commands::live::run_plain(&args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Record(args) => {
+            runtime()?.block_on(lpmtrace::commands::record::run(&args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dump(args) => lpmtrace::commands::dump::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Info(args) => lpmtrace::commands::info::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

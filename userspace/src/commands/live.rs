@@ -2,12 +2,14 @@
 //! (Without `--plain`, `live` is the TUI.)
 
 use std::io::{self, BufWriter, Write};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use crate::capture::{Capture, CaptureOptions, Sink};
 use crate::events::{session::SessionInfo, Event};
+use crate::record::{Writer, WriterOptions};
 use crate::views::event_line::{write_event, LineFormat};
 
 use super::common::{parse_duration, ProbeArgs};
@@ -24,6 +26,12 @@ pub struct LiveArgs {
     /// Stop after this long (e.g. 30s, 5m, 1h).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Also record the events to this file (same events as shown).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Replace an existing --record file.
+    #[arg(long, requires = "record")]
+    pub force: bool,
     /// Probe selection and buffers.
     #[command(flatten)]
     pub probes: ProbeArgs,
@@ -33,15 +41,22 @@ struct LineSink<W: Write> {
     out: W,
     session: SessionInfo,
     format: LineFormat,
+    record: Option<Writer>,
 }
 
 impl<W: Write> Sink for LineSink<W> {
     fn event(&mut self, event: &Event) -> anyhow::Result<()> {
+        if let Some(w) = &mut self.record {
+            w.push(event)?;
+        }
         write_event(&mut self.out, event, &self.session, self.format)?;
         Ok(())
     }
 
     fn tick(&mut self, _now_ns: u64) -> anyhow::Result<bool> {
+        if let Some(w) = &mut self.record {
+            w.flush_due(Instant::now())?;
+        }
         // Flush at each tick so a reader of the pipe sees events within
         // ~50 ms without a write(2) per event.
         self.out.flush()?;
@@ -66,9 +81,22 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         attached,
         session.coverage.len()
     );
+    let record = match &args.record {
+        Some(path) => Some(Writer::create(path, &session, WriterOptions {
+            force: args.force,
+            block_interval: super::record::CRASH_BLOCK_INTERVAL,
+            ..WriterOptions::default()
+        })?),
+        None => None,
+    };
     let stdout = io::stdout();
-    let mut sink = LineSink { out: BufWriter::with_capacity(1 << 16, stdout.lock()), session, format: args.format };
-    let summary = match capture.run(&mut sink).await {
+    let mut sink = LineSink { out: BufWriter::with_capacity(1 << 16, stdout.lock()), session, format: args.format, record };
+    let result = capture.run(&mut sink).await;
+    if let Some(w) = sink.record.take() {
+        let s = w.finish()?;
+        eprintln!("lpmtrace: recorded {} events to {}", s.events, s.path.display());
+    }
+    let summary = match result {
         Ok(s) => s,
         Err(e) if is_broken_pipe(&e) => return Ok(()),
         Err(e) => return Err(e),

@@ -3,5 +3,6 @@
 pub mod common;
 pub mod doctor;
 pub mod live;
+pub mod record;
 pub mod dump;
 pub mod info;

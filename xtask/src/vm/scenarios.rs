@@ -1,0 +1,425 @@
+//! The scenarios: which guest script runs, on which interrupt controllers,
+//! and the host-side `check` that turns the artifacts into a verdict.
+//!
+//! Every check starts with [`common`] (the guest finished, nothing crashed,
+//! the artifacts came back, doctor's JSON parses), then compares the guest
+//! scripts' logs with the kernel's own messages ([`super::kernel_log`]),
+//! then reads the recording with the host lpmtrace ([`recording`]).
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+use super::debian::Kernel;
+use super::guest::{End, Outcome};
+use super::host_tool::{self, HostLpmtrace};
+use super::kernel_log::{self, MigrationEnd};
+use super::IcMode;
+
+/// What a check sees.
+pub struct CheckContext<'a> {
+    pub outcome: &'a Outcome,
+    /// The guest's output folder (artifacts/ is inside).
+    pub dir: &'a Path,
+    /// None when the run has no lpmtrace (`--without-lpmtrace`).
+    pub host: Option<&'a HostLpmtrace>,
+    pub smp: u32,
+    pub ic_mode: IcMode,
+    pub kernel: &'a Kernel,
+}
+
+/// A scenario's result.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    pub passed: bool,
+    pub failures: Vec<String>,
+    /// What was observed, for the one-line summary.
+    pub facts: Vec<String>,
+    pub timing: String,
+}
+
+impl Verdict {
+    pub fn fail(msg: impl Into<String>) -> Self {
+        Verdict { passed: false, failures: vec![msg.into()], ..Default::default() }
+    }
+    fn new() -> Self {
+        Verdict { passed: true, ..Default::default() }
+    }
+    /// Records a failure unless `ok`.
+    fn require(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+        if !ok {
+            self.failures.push(msg());
+        }
+    }
+    fn fact(&mut self, f: impl Into<String>) {
+        self.facts.push(f.into());
+    }
+    fn done(mut self) -> Result<Self> {
+        self.passed = self.failures.is_empty();
+        Ok(self)
+    }
+    /// Adds the guest's timings.
+    pub fn with_timings(mut self, o: &Outcome) -> Self {
+        let s = |d: Option<std::time::Duration>| d.map_or("-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()));
+        self.timing = format!(
+            "boot {} scenario {} transfer {} total {:.1}s",
+            s(o.boot_time),
+            s(o.scenario_time),
+            s(o.transfer_time),
+            o.total_time.as_secs_f64()
+        );
+        self
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", if self.passed { "PASS" } else { "FAIL" }, self.timing)?;
+        if !self.facts.is_empty() {
+            write!(f, " | {}", self.facts.join("; "))?;
+        }
+        for x in &self.failures {
+            write!(f, "\n      - {x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One scenario.
+pub struct Scenario {
+    pub name: &'static str,
+    /// The guest script (xtask/vm/scenarios/NAME.sh).
+    pub script: &'static str,
+    /// Interrupt controllers it runs on when `--ic-mode` is not given.
+    pub default_ic_modes: &'static [IcMode],
+    /// Part of the default set.
+    pub default: bool,
+    pub check: fn(&CheckContext) -> Result<Verdict>,
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+pub static ALL: &[Scenario] = &[
+    Scenario {
+        name: "migrate-solo",
+        script: include_str!("../../vm/scenarios/migrate-solo.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: check_migrate_solo,
+    },
+    Scenario {
+        name: "migrate-smp",
+        script: include_str!("../../vm/scenarios/migrate-smp.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: check_migrate_smp,
+    },
+    Scenario {
+        name: "migrate-hotplug",
+        script: include_str!("../../vm/scenarios/migrate-hotplug.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: check_migrate_hotplug,
+    },
+    Scenario {
+        name: "hotplug-ipi",
+        script: include_str!("../../vm/scenarios/hotplug-ipi.sh"),
+        default_ic_modes: &[IcMode::Xive, IcMode::Xics],
+        default: true,
+        check: check_hotplug_ipi,
+    },
+    Scenario {
+        name: "boot",
+        script: include_str!("../../vm/scenarios/boot.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: false,
+        check: check_boot,
+    },
+];
+
+/// The scenarios named (all default ones when none).
+pub fn select(names: &[String]) -> Result<Vec<&'static Scenario>> {
+    if names.is_empty() {
+        return Ok(ALL.iter().filter(|s| s.default).collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        if n == "all" {
+            out.extend(ALL.iter().filter(|s| s.default));
+            continue;
+        }
+        match ALL.iter().find(|s| s.name == n) {
+            Some(s) => out.push(s),
+            None => bail!(
+                "unknown scenario {n:?}; known: {}",
+                ALL.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Shared checks
+
+/// Guest finished, no crash on the console or in dmesg, artifacts intact,
+/// QMP worked, doctor's JSON parses. Returns the kernel log.
+fn common(ctx: &CheckContext, v: &mut Verdict) -> String {
+    let o = ctx.outcome;
+    match &o.end {
+        End::Completed { .. } => {}
+        End::Crashed { signature, line } => v.failures.push(format!("kernel {signature}: {line}")),
+        End::Hung { silent_for } => v.failures.push(format!("guest hung: no console output for {:.0}s", silent_for.as_secs_f64())),
+        End::TimedOut => v.failures.push(format!("guest timed out after {:.0}s", o.total_time.as_secs_f64())),
+        End::QemuExited { status } => v.failures.push(format!("QEMU exited ({status}) before the guest finished")),
+    }
+    if let Some(e) = &o.qmp.error {
+        v.failures.push(format!("QMP: {e}"));
+    }
+    for e in &o.file_errors {
+        v.failures.push(format!("artifact {e}"));
+    }
+    let dmesg = o.text("dmesg.txt").unwrap_or_default();
+    if dmesg.is_empty() && matches!(o.end, End::Completed { .. }) {
+        v.failures.push("dmesg.txt did not come back".into());
+    }
+    // Console crashes are already the End; dmesg also has what a quiet
+    // console loglevel hid (WARN during the transfer, etc.).
+    let mut seen = std::collections::BTreeSet::new();
+    for (sig, line) in kernel_log::crashes(&dmesg) {
+        if !matches!(&o.end, End::Crashed { line: l, .. } if line.contains(l.as_str()) || l.contains(line.as_str())) && seen.insert(line.clone()) {
+            v.failures.push(format!("dmesg shows {sig}: {line}"));
+        }
+    }
+    if ctx.host.is_some() {
+        check_doctor(ctx, v);
+    }
+    dmesg
+}
+
+/// `lpmtrace doctor --json` ran in the guest and printed JSON.
+fn check_doctor(ctx: &CheckContext, v: &mut Verdict) {
+    match ctx.outcome.text("doctor.json") {
+        None => v.failures.push("doctor.json did not come back (lpmtrace doctor --json did not run?)".into()),
+        Some(t) => match serde_json::from_str::<Value>(&t) {
+            Ok(_) => {}
+            Err(e) => {
+                let err = ctx.outcome.text("doctor.stderr").unwrap_or_default();
+                v.failures.push(format!("doctor --json output is not JSON ({e}); stderr: {}", super::util::tail(err.trim(), 3)));
+            }
+        },
+    }
+}
+
+/// Reads `NAME.lpmt` with the host lpmtrace: `info --json` and `dump
+/// --format jsonl` must succeed, `report --json` must print JSON, and the
+/// events must include the hcalls in `want` ((opcode, name, retval)).
+/// Also checks that the guest's `record` exited cleanly on SIGINT.
+fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str, Option<i64>)]) {
+    let Some(host) = ctx.host else { return };
+    let timings = ctx.outcome.text("timings.txt").unwrap_or_default();
+    match timings.lines().find(|l| l.starts_with(&format!("record-stop name={name} "))) {
+        None => v.failures.push(format!("record {name}: no record-stop line (recorder never started?)")),
+        Some(l) => v.require(l.contains(" how=sigint ") && l.contains(" rc=0 "), || {
+            let log = ctx.outcome.text(&format!("{name}.record.log")).unwrap_or_default();
+            format!("record {name} did not exit cleanly on SIGINT: {l}; log: {}", super::util::tail(log.trim(), 3))
+        }),
+    }
+    let file = format!("{name}.lpmt");
+    let Some(path) = ctx.outcome.files.get(&file) else {
+        v.failures.push(format!("{file} did not come back"));
+        return;
+    };
+    let save = ctx.dir.join("host");
+    if let Err(e) = host.info(path, &save.join(format!("{name}.info"))) {
+        v.failures.push(format!("{e:#}"));
+    }
+    match host.dump(path, &save.join(format!("{name}.dump"))) {
+        Err(e) => v.failures.push(format!("{e:#}")),
+        Ok(events) => {
+            v.fact(format!("{file}: {} events", events.len()));
+            for &(op, hname, ret) in want {
+                let n = events.iter().filter(|e| host_tool::mentions_hcall(e, op, hname, ret)).count();
+                v.require(n > 0, || {
+                    format!(
+                        "{file} has no {hname}{} event",
+                        ret.map_or(String::new(), |r| format!(" returning {r}"))
+                    )
+                });
+            }
+        }
+    }
+    if let Err(e) = host.report(path, &save.join(format!("{name}.report"))) {
+        v.failures.push(format!("{e:#}"));
+    }
+}
+
+const H_JOIN: (u64, &str) = (0x298, "H_JOIN");
+const H_VASI_SIGNAL: (u64, &str) = (0x2a0, "H_VASI_SIGNAL");
+const H_CONTINUE: i64 = 18;
+
+/// Every trigger has one migration in the kernel log, and they agree:
+/// rc 0 <=> resumed; a failed write is an EAGAIN after 5 failed attempts.
+/// Each resume needed exactly one QMP wake-up.
+fn triggers_vs_kernel(ctx: &CheckContext, v: &mut Verdict, dmesg: &str, expect: usize) -> kernel_log::LpmLog {
+    let trig = kernel_log::parse_triggers(&ctx.outcome.text("triggers.txt").unwrap_or_default());
+    let lpm = kernel_log::parse_lpm(dmesg);
+    v.fact(lpm.summary());
+    v.require(trig.len() == expect, || format!("{} trigger write(s) completed, expected {expect}", trig.len()));
+    v.require(lpm.migrations.len() == trig.len(), || {
+        format!("the kernel log shows {} migration(s) for {} trigger(s)", lpm.migrations.len(), trig.len())
+    });
+    for (t, m) in trig.iter().zip(&lpm.migrations) {
+        match &m.end {
+            MigrationEnd::Resumed => v.require(t.rc == 0, || format!("{}: kernel resumed but the write failed: {}", t.label, t.err)),
+            MigrationEnd::Cancelled { rejected } => {
+                v.require(t.rc != 0, || format!("{}: kernel cancelled but the write succeeded", t.label));
+                v.require(t.err.contains("temporarily unavailable"), || format!("{}: expected EAGAIN, got {:?}", t.label, t.err));
+                v.require(m.attempt_errors.len() == 5, || format!("{}: {} failed attempts before the cancel, expected 5", t.label, m.attempt_errors.len()));
+                v.require(*rejected == Some(-2), || format!("{}: expected QEMU to reject H_VASI_SIGNAL with -2, log says {rejected:?}", t.label));
+            }
+            MigrationEnd::Unfinished => v.failures.push(format!("{}: the kernel log ends inside the migration", t.label)),
+        }
+    }
+    let wakes = ctx.outcome.qmp.wakeups.len();
+    v.require(wakes == lpm.resumed(), || format!("{wakes} QMP wake-up(s) for {} resumed migration(s)", lpm.resumed()));
+    lpm
+}
+
+fn hotplug_ops(ctx: &CheckContext) -> Vec<kernel_log::HotplugOp> {
+    kernel_log::parse_hotplug(&ctx.outcome.text("hotplug.txt").unwrap_or_default())
+}
+
+/// All CPUs online at the end (the final /proc/interrupts has a column each).
+fn all_online_at_end(ctx: &CheckContext, v: &mut Verdict) {
+    let irq = kernel_log::parse_interrupts(&ctx.outcome.text("interrupts-final.txt").unwrap_or_default());
+    v.require(irq.cpus == ctx.smp as usize, || format!("{} CPU(s) online at the end, expected {}", irq.cpus, ctx.smp));
+}
+
+// ---------------------------------------------------------------------------
+// The scenarios
+
+fn check_boot(ctx: &CheckContext) -> Result<Verdict> {
+    let mut v = Verdict::new();
+    common(ctx, &mut v);
+    all_online_at_end(ctx, &mut v);
+    v.done()
+}
+
+/// migrate-solo: one deterministic successful migration.
+fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
+    let mut v = Verdict::new();
+    let dmesg = common(ctx, &mut v);
+    let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 1);
+    v.require(lpm.resumed() == 1 && lpm.cancelled() == 0, || "the solo migration did not resume".into());
+    v.require(lpm.suspend_calls() == 1, || format!("{} ibm,suspend-me calls, expected 1", lpm.suspend_calls()));
+    let ops = hotplug_ops(ctx);
+    let want = 2 * (ctx.smp as usize).saturating_sub(1);
+    v.require(ops.len() == want && ops.iter().all(|o| o.rc == 0), || {
+        format!("{} hotplug write(s), {} failed; expected {want} successful", ops.len(), ops.iter().filter(|o| o.rc != 0).count())
+    });
+    all_online_at_end(ctx, &mut v);
+    // One CPU online: its H_JOIN returns H_CONTINUE and it suspends.
+    recording(ctx, &mut v, "solo", &[(H_JOIN.0, H_JOIN.1, Some(H_CONTINUE))]);
+    v.done()
+}
+
+/// migrate-smp: random success or 5-attempt failure + rejected cancel;
+/// whatever happened must be consistent everywhere.
+fn check_migrate_smp(ctx: &CheckContext) -> Result<Verdict> {
+    let mut v = Verdict::new();
+    let dmesg = common(ctx, &mut v);
+    let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 3);
+    let mut want = vec![(H_JOIN.0, H_JOIN.1, None)];
+    if lpm.cancelled() > 0 {
+        want.push((H_VASI_SIGNAL.0, H_VASI_SIGNAL.1, Some(-2)));
+    }
+    if lpm.resumed() > 0 || lpm.suspend_calls() > 0 {
+        want.push((H_JOIN.0, H_JOIN.1, Some(H_CONTINUE)));
+    }
+    recording(ctx, &mut v, "smp", &want);
+    v.done()
+}
+
+/// migrate-hotplug: migrations while CPUs come and go; everything completes.
+fn check_migrate_hotplug(ctx: &CheckContext) -> Result<Verdict> {
+    let mut v = Verdict::new();
+    let dmesg = common(ctx, &mut v);
+    let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 2);
+    let ops = hotplug_ops(ctx);
+    let ok = ops.iter().filter(|o| o.rc == 0).count();
+    let slowest = ops.iter().map(|o| o.ms).max().unwrap_or(0);
+    v.fact(format!("{} hotplug writes ({} failed, slowest {slowest} ms)", ops.len(), ops.len() - ok));
+    v.require(ok >= 2, || format!("only {ok} successful hotplug write(s) during the migrations"));
+    for o in ops.iter().filter(|o| o.rc != 0) {
+        // On 6.x hotplug waits for stop_machine (cpus_read_lock); a failed
+        // write is unexpected.
+        v.failures.push(format!("cpu{} {}: {}", o.cpu, if o.online { "online" } else { "offline" }, o.err));
+    }
+    all_online_at_end(ctx, &mut v);
+    let mut want = vec![(H_JOIN.0, H_JOIN.1, None)];
+    if lpm.cancelled() > 0 {
+        want.push((H_VASI_SIGNAL.0, H_VASI_SIGNAL.1, Some(-2)));
+    }
+    recording(ctx, &mut v, "hotplug", &want);
+    v.done()
+}
+
+/// hotplug-ipi: hotplug + IPIs, no migration; the IPI counters moved and
+/// the interrupt controller is the requested one.
+fn check_hotplug_ipi(ctx: &CheckContext) -> Result<Verdict> {
+    let mut v = Verdict::new();
+    let dmesg = common(ctx, &mut v);
+    let lpm = kernel_log::parse_lpm(&dmesg);
+    v.require(lpm.migrations.is_empty(), || format!("unexpected migration activity: {}", lpm.summary()));
+    let ops = hotplug_ops(ctx);
+    v.require(!ops.is_empty() && ops.iter().all(|o| o.rc == 0), || {
+        format!("{} hotplug write(s), {} failed", ops.len(), ops.iter().filter(|o| o.rc != 0).count())
+    });
+    let before = kernel_log::parse_interrupts(&ctx.outcome.text("interrupts-before.txt").unwrap_or_default());
+    let after = kernel_log::parse_interrupts(&ctx.outcome.text("interrupts-after.txt").unwrap_or_default());
+    let delta = after.ipi_total().saturating_sub(before.ipi_total());
+    let controller = after.ipi_rows.first().map(|r| r.0.clone()).unwrap_or_default();
+    v.fact(format!("{} hotplug writes, {delta} IPIs ({controller})", ops.len()));
+    v.require(delta > 100, || format!("only {delta} IPIs during the run"));
+    let want = match ctx.ic_mode {
+        IcMode::Xive => "XIVE",
+        IcMode::Xics => "XICS",
+    };
+    v.require(controller.contains(want), || format!("IPI controller {controller:?}, expected {want}"));
+    all_online_at_end(ctx, &mut v);
+    check_live_output(ctx, &mut v);
+    v.done()
+}
+
+/// `lpmtrace live --plain --format jsonl` ran for its duration, exited 0 and
+/// printed JSON lines.
+fn check_live_output(ctx: &CheckContext, v: &mut Verdict) {
+    if ctx.host.is_none() {
+        return;
+    }
+    let timings = ctx.outcome.text("timings.txt").unwrap_or_default();
+    match timings.lines().find(|l| l.starts_with("live ")) {
+        None => v.failures.push("live did not run".into()),
+        Some(l) => v.require(l.contains(" rc=0 "), || {
+            let err = ctx.outcome.text("live.stderr").unwrap_or_default();
+            format!("live: {l}; stderr: {}", super::util::tail(err.trim(), 3))
+        }),
+    }
+    match ctx.outcome.text("live.jsonl") {
+        None => v.failures.push("live.jsonl did not come back".into()),
+        Some(t) => match host_tool::parse_jsonl(&t) {
+            Err(e) => v.failures.push(format!("live.jsonl: {e:#}")),
+            Ok(lines) => {
+                v.fact(format!("live: {} JSON lines", lines.len()));
+                v.require(!lines.is_empty(), || "live printed nothing".into());
+            }
+        },
+    }
+}
