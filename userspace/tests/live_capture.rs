@@ -102,3 +102,25 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
     // Nothing stays attached.
     assert!(our_programs_loaded().is_empty(), "programs left loaded: {:?}", our_programs_loaded());
 }
+
+#[test]
+fn without_privileges_it_names_the_missing_capability_and_exits_2() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || which("setpriv").is_none() {
+        eprintln!("SKIPPED: needs root and setpriv to drop to an unprivileged user");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_lpmtrace"))
+        .args(["live", "--plain", "--duration", "1s"])
+        .output()
+        .expect("run setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"), "message should name the capabilities: {stderr}");
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(cmd)).find(|p| p.exists())
+}
