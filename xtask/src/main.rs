@@ -8,6 +8,7 @@
 //! - `vm-test`: only the POWER guests (docs/vm-tests.md).
 
 mod setup;
+mod vm;
 
 use std::process::{Command, ExitCode};
 
@@ -38,6 +39,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Boot QEMU pseries guests and test the real kernel LPM path.
+    VmTest(vm::VmTestArgs),
     /// Set up, build, and run the full test suite.
     Test {
         /// Skip the QEMU pseries guests.
@@ -88,6 +91,10 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("lpmtrace exited with {status}");
             }
             Ok(())
+        }
+        Task::VmTest(args) => {
+            setup::run(false)?;
+            vm::run(&args)
         }
         Task::Test { no_vm } => {
             setup::run(false)?;
