@@ -27,6 +27,12 @@ pub trait Sink {
     fn tick(&mut self, _now_ns: u64) -> anyhow::Result<bool> {
         Ok(true)
     }
+    /// What would make stopping now unwise (a migration in flight), if
+    /// anything; the capture then keeps running up to
+    /// [`CaptureOptions::stop_grace`].
+    fn busy(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How often the reader drains records submitted without a wakeup.
@@ -41,7 +47,14 @@ pub struct CaptureOptions {
     pub attach: AttachOptions,
     /// Reorder window (0 = default).
     pub reorder_window_ns: u64,
+    /// On Ctrl-C/SIGTERM while the sink is busy (a migration in flight),
+    /// keep tracing up to this long before detaching; a second signal stops
+    /// at once.
+    pub stop_grace: Duration,
 }
+
+/// Default bound of the wait for an in-flight migration at stop.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// Summary of a finished capture.
 #[derive(Clone, Copy, Debug, Default)]
@@ -74,7 +87,7 @@ fn wall_offset_ns(clock: ClockKind) -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: as above.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    let wall = ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64;
+    let wall = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
     wall - clock_ns(clock) as i64
 }
 
@@ -103,6 +116,17 @@ pub fn session_info(facts: &KernelFacts, attached: &AttachedProbes, options: &At
         symbols: Vec::new(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     }
+}
+
+/// Why the capture loop woke up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Ctrl-C or SIGTERM.
+    Stop,
+    /// The ring buffer has records (a wakeup was forced).
+    Ready,
+    /// The periodic tick.
+    Tick,
 }
 
 /// A capture that is attached and ready to run.
@@ -176,20 +200,50 @@ impl Capture {
             };
         }
 
+        // Set when a stop was requested while the sink was busy.
+        let mut stopping: Option<Instant> = None;
         loop {
             // Both wake-ups drain the ring: records submitted without a
             // wakeup are only collected by the tick.
-            let tick = tokio::select! {
+            let wake = tokio::select! {
                 biased;
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
+                _ = sigint.recv() => Wake::Stop,
+                _ = sigterm.recv() => Wake::Stop,
                 _ = &mut sleep_until => break,
                 guard = fd.readable() => {
                     guard?.clear_ready();
-                    false
+                    Wake::Ready
                 }
-                _ = ticker.tick() => true,
+                _ = ticker.tick() => Wake::Tick,
             };
+            if wake == Wake::Stop {
+                if stopping.is_some() {
+                    eprintln!("lpmtrace: second signal: stopping now");
+                    break;
+                }
+                match sink.busy() {
+                    Some(what) if !self.options.stop_grace.is_zero() => {
+                        eprintln!(
+                            "lpmtrace: {what} is in flight; waiting up to {}s for it to end before detaching \
+                             (signal again to stop now)",
+                            self.options.stop_grace.as_secs()
+                        );
+                        stopping = Some(Instant::now());
+                    }
+                    _ => break,
+                }
+            }
+            if let Some(since) = stopping {
+                if sink.busy().is_none() {
+                    eprintln!("lpmtrace: the migration ended; stopping");
+                    break;
+                }
+                if since.elapsed() >= self.options.stop_grace {
+                    eprintln!("lpmtrace: still in flight after {}s; stopping anyway", self.options.stop_grace.as_secs());
+                    break;
+                }
+            }
+            let tick = wake == Wake::Tick;
             {
                 let reorder_ref = &mut reorder;
                 let mut out = deliver!();

@@ -13,6 +13,7 @@
 //! - [`scenario`]: the text scenario format (hand-written event sequences).
 //! - [`analysis`]: the pure engine — events in, migrations and findings out.
 //! - [`views`]: plain/JSON lines, report, doctor (and the TUI).
+//! - [`watch`]: the analysis riding along a live capture.
 #![deny(missing_docs)]
 
 pub mod analysis;
@@ -25,3 +26,4 @@ pub mod scenario;
 pub mod source;
 pub mod transport;
 pub mod views;
+pub mod watch;

@@ -2,7 +2,8 @@
 //! machine's kernel while cpu1 goes offline and back and an IPI workload
 //! runs. Needs root and a second CPU; it says why when it skips.
 
-use std::io::Read;
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -41,21 +42,14 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
     }
     assert!(our_programs_loaded().is_empty(), "programs from an earlier run are still loaded");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
-        .args(["live", "--plain", "--format", "jsonl", "--duration", "5s"])
+        .args(["live", "--plain", "--format", "jsonl", "--duration", "4s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start lpmtrace");
-    // Read stdout while the workload runs: a full pipe would stall the
-    // reader and make the ring overflow.
-    let mut out_pipe = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        out_pipe.read_to_string(&mut s).unwrap();
-        s
-    });
-    // Attach takes a moment; the banner on stderr says when probes are in.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Read stdout while the workload runs (a full pipe would stall the
+    // reader and make the ring overflow), and start once probes are in.
+    let running = support::wait_attached(&mut child);
     set_cpu1(false);
     std::thread::sleep(Duration::from_millis(200));
     set_cpu1(true);
@@ -66,9 +60,8 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
         .expect("ipi storm");
     assert!(storm.status.success(), "ipi-storm failed: {}", String::from_utf8_lossy(&storm.stderr));
 
-    let stdout = reader.join().unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let stdout = running.stdout.unwrap().join().unwrap();
+    let stderr = running.stderr.join().unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "lpmtrace failed: {stderr}");
 

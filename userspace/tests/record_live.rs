@@ -3,7 +3,8 @@
 //! - a recorder killed with SIGKILL leaves a readable file missing at most
 //!   the last 250 ms.
 
-use std::io::Read;
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,29 +59,34 @@ fn live_stream_and_recording_hold_the_same_events() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut pipe = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        pipe.read_to_string(&mut s).unwrap();
-        s
-    });
-    std::thread::sleep(Duration::from_millis(1500));
+    let running = support::wait_attached(&mut child);
     set_cpu1(false);
     std::thread::sleep(Duration::from_millis(150));
     set_cpu1(true);
     storm(10_000);
-    let live = reader.join().unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let live = running.stdout.unwrap().join().unwrap();
+    let status = child.wait().unwrap();
+    let stderr = running.stderr.join().unwrap();
+    assert!(status.success(), "{stderr}");
 
-    let dump = lpmtrace().args(["dump", "--format", "jsonl"]).arg(&file).output().unwrap();
+    let dump = lpmtrace()
+        .args(["dump", "--format", "jsonl"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(dump.status.success(), "dump: {}", String::from_utf8_lossy(&dump.stderr));
     let dumped = String::from_utf8(dump.stdout).unwrap();
     let live: Vec<Value> = live.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let dumped: Vec<Value> = dumped.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(live.len() > 10_000, "too few events: {}", live.len());
     assert!(live.iter().any(|e| e["probe"] == "cpu.hotplug" && e["target_cpu"] == 1));
-    assert_eq!(live.len(), dumped.len(), "live printed {} events, file holds {}", live.len(), dumped.len());
+    assert_eq!(
+        live.len(),
+        dumped.len(),
+        "live printed {} events, file holds {}",
+        live.len(),
+        dumped.len()
+    );
     for (i, (a, b)) in live.iter().zip(&dumped).enumerate() {
         assert_eq!(a, b, "event {i} differs");
     }
@@ -95,7 +101,12 @@ fn sigkill_loses_at_most_the_last_250_ms() {
     }
     let dir = tmpdir("kill");
     let file = dir.join("killed.lpmt");
-    let mut child = lpmtrace().args(["record", "-q", "-o"]).arg(&file).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = lpmtrace()
+        .args(["record", "-q", "-o"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     // Keep events flowing right up to the kill, and remember when the last
     // CLOCK_BOOTTIME moment before the kill was.
@@ -111,11 +122,22 @@ fn sigkill_loses_at_most_the_last_250_ms() {
     child.wait().unwrap();
 
     let info = lpmtrace().args(["info", "--json"]).arg(&file).output().unwrap();
-    assert!(info.status.success(), "info on a killed recording: {}", String::from_utf8_lossy(&info.stderr));
-    let dump = lpmtrace().args(["dump", "--format", "jsonl"]).arg(&file).output().unwrap();
+    assert!(
+        info.status.success(),
+        "info on a killed recording: {}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let dump = lpmtrace()
+        .args(["dump", "--format", "jsonl"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(dump.status.success(), "dump: {}", String::from_utf8_lossy(&dump.stderr));
     let stderr = String::from_utf8_lossy(&dump.stderr);
-    assert!(stderr.contains("no footer"), "the reader should say the recorder did not finish: {stderr}");
+    assert!(
+        stderr.contains("no footer"),
+        "the reader should say the recorder did not finish: {stderr}"
+    );
     let last_ts = String::from_utf8(dump.stdout)
         .unwrap()
         .lines()

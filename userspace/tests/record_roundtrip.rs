@@ -51,12 +51,24 @@ fn many_blocks_out_of_order_events_and_seeking() {
     let path = dir.file("many.lpmt");
     let mut events = ipi_stream(3000, 7);
     // A late straggler and a Lost record reported after the fact.
-    events.insert(500, Event { ts_ns: events[400].ts_ns, cpu: 1, tid: 9, kind: EventKind::MigrateEnter { handle: 1 } });
+    events.insert(
+        500,
+        Event {
+            ts_ns: events[400].ts_ns,
+            cpu: 1,
+            tid: 9,
+            kind: EventKind::MigrateEnter { handle: 1 },
+        },
+    );
     events.push(Event {
         ts_ns: events.last().unwrap().ts_ns + 1,
         cpu: 0,
         tid: 0,
-        kind: EventKind::Lost { count: 5, first_ts_ns: events[10].ts_ns, last_ts_ns: events[20].ts_ns },
+        kind: EventKind::Lost {
+            count: 5,
+            first_ts_ns: events[10].ts_ns,
+            last_ts_ns: events[20].ts_ns,
+        },
     });
     let summary = write_file(&path, &full_session(), &events, small_blocks());
     assert!(summary.blocks >= 4, "{summary:?}");
@@ -92,7 +104,11 @@ fn blocks_close_on_event_time() {
             ts_ns: 1_000_000_000 + i * 10_000_000,
             cpu: 0,
             tid: 1,
-            kind: EventKind::IpiSend { target_cpu: 1, callback: 0, via: IpiSendVia::Tracepoint },
+            kind: EventKind::IpiSend {
+                target_cpu: 1,
+                callback: 0,
+                via: IpiSendVia::Tracepoint,
+            },
         })
         .collect();
     write_file(&path, &full_session(), &events, WriterOptions::default());
@@ -108,7 +124,10 @@ fn blocks_close_on_event_time() {
 fn flush_due_hands_blocks_to_the_os_and_an_unfinished_file_is_recovered() {
     let dir = TempDir::new("rt");
     let path = dir.file("live.lpmt");
-    let opts = WriterOptions { block_interval: Duration::from_millis(250), ..WriterOptions::default() };
+    let opts = WriterOptions {
+        block_interval: Duration::from_millis(250),
+        ..WriterOptions::default()
+    };
     let mut w = Writer::create(&path, &full_session(), opts).unwrap();
     let header_len = w.bytes_written();
     let events = every_kind(2_000_000_000);
@@ -130,7 +149,10 @@ fn flush_due_hands_blocks_to_the_os_and_an_unfinished_file_is_recovered() {
     assert_eq!(back, events[..10]);
     assert_eq!(src.info().footer, FooterStatus::Missing);
     let note = src.info().recovery_note().unwrap();
-    assert!(note.starts_with("no footer: recovered 10 events up to 2.009000000"), "{note}");
+    assert!(
+        note.starts_with("no footer: recovered 10 events up to 2.009000000"),
+        "{note}"
+    );
     assert!(note.ends_with("the recorder did not finish"), "{note}");
 
     // Dropped without finish: the open block still reaches the file.
@@ -153,13 +175,28 @@ fn refuses_existing_files_unless_forced_and_creates_0600() {
     assert!(err.to_string().contains("x.lpmt: file exists (use --force"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"precious");
 
-    let w = Writer::create(&path, &full_session(), WriterOptions { force: true, ..WriterOptions::default() }).unwrap();
+    let w = Writer::create(
+        &path,
+        &full_session(),
+        WriterOptions {
+            force: true,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
     w.finish().unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
-    let err = Writer::create(dir.path(), &full_session(), WriterOptions { force: true, ..WriterOptions::default() })
-        .unwrap_err();
+    let err = Writer::create(
+        dir.path(),
+        &full_session(),
+        WriterOptions {
+            force: true,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("is a directory"), "{err}");
 }
 
@@ -175,7 +212,15 @@ fn a_symlink_is_never_followed() {
         Err(RecordError::Exists { .. })
     ));
     // With force the link itself is replaced; the target is untouched.
-    let w = Writer::create(&link, &full_session(), WriterOptions { force: true, ..WriterOptions::default() }).unwrap();
+    let w = Writer::create(
+        &link,
+        &full_session(),
+        WriterOptions {
+            force: true,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
     w.finish().unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
     assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
@@ -191,7 +236,11 @@ fn a_symlink_is_never_followed() {
 fn max_size_makes_the_writer_full() {
     let dir = TempDir::new("rt");
     let path = dir.file("cap.lpmt");
-    let opts = WriterOptions { max_size: Some(64 * 1024), block_raw_limit: 16 * 1024, ..WriterOptions::default() };
+    let opts = WriterOptions {
+        max_size: Some(64 * 1024),
+        block_raw_limit: 16 * 1024,
+        ..WriterOptions::default()
+    };
     let mut w = Writer::create(&path, &full_session(), opts).unwrap();
     let mut pushed = 0;
     for e in ipi_stream(200_000, 3) {
@@ -227,7 +276,10 @@ fn uncompressed_blocks_read_the_same() {
     let dir = TempDir::new("rt");
     let path = dir.file("stored.lpmt");
     let events = ipi_stream(500, 11);
-    let opts = WriterOptions { compression_level: 0, ..WriterOptions::default() };
+    let opts = WriterOptions {
+        compression_level: 0,
+        ..WriterOptions::default()
+    };
     write_file(&path, &full_session(), &events, opts);
     assert_eq!(read_all(&path, OpenOptions::default()).1, events);
 }

@@ -22,9 +22,23 @@ pub struct ProbeArgs {
     /// and H_VASI_SIGNAL (hex like 0xe0 or decimal; repeatable).
     #[arg(long = "hcall", value_parser = parse_u32)]
     pub extra_hcalls: Vec<u32>,
+    /// On Ctrl-C/SIGTERM during a migration, keep tracing up to this long
+    /// so it is not cut (and probes are not detached) mid-join; 0 stops at once.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub stop_grace: Duration,
 }
 
 impl ProbeArgs {
+    /// Capture options for these arguments and an optional duration.
+    pub fn capture_options(&self, duration: Option<Duration>) -> anyhow::Result<crate::capture::CaptureOptions> {
+        Ok(crate::capture::CaptureOptions {
+            duration,
+            attach: self.attach_options()?,
+            reorder_window_ns: 0,
+            stop_grace: self.stop_grace,
+        })
+    }
+
     /// Validated attach options.
     pub fn attach_options(&self) -> anyhow::Result<AttachOptions> {
         for name in &self.disable {

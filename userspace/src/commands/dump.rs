@@ -117,7 +117,10 @@ fn read_error(e: SourceError, salvage: bool) -> anyhow::Error {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// True when `filter` (a probe name or a family like `ipi`) selects `probe`.
@@ -140,8 +143,14 @@ pub fn parse_probe(text: &str) -> Result<String, String> {
 pub fn parse_offset(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let t = t.strip_prefix('+').unwrap_or(t).trim();
-    let units: [(&str, u128); 6] =
-        [("ns", 1), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000)];
+    let units: [(&str, u128); 6] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("µs", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+    ];
     let (num, unit) = units
         .iter()
         .find_map(|&(suffix, mult)| t.strip_suffix(suffix).map(|n| (n.trim(), mult)))
@@ -154,10 +163,21 @@ pub fn parse_offset(text: &str) -> Result<u64, String> {
     if int.len() > 20 || frac.len() > 18 {
         return Err(bad());
     }
-    let int: u128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+    let int: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
     let scale = 10u128.pow(frac.len() as u32);
-    let frac_v: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
-    let ns = int.checked_mul(unit).and_then(|v| v.checked_add(frac_v * unit / scale)).ok_or_else(bad)?;
+    let frac_v: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
+    let ns = int
+        .checked_mul(unit)
+        .and_then(|v| v.checked_add(frac_v * unit / scale))
+        .ok_or_else(bad)?;
     u64::try_from(ns).map_err(|_| bad())
 }
 

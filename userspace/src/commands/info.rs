@@ -119,11 +119,22 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
         s.cpu_count,
         tag(&s.generation)
     )?;
-    writeln!(out, "recorded by lpmtrace {}: {}", s.tool_version, s.command_line.join(" "))?;
+    writeln!(
+        out,
+        "recorded by lpmtrace {}: {}",
+        s.tool_version,
+        s.command_line.join(" ")
+    )?;
     match (info.first_ts_ns, info.last_ts_ns) {
         (Some(first), Some(last)) => {
             let wall = |ts: u64| format_wall((ts as i64).saturating_add(s.clock_to_wall_offset_ns));
-            writeln!(out, "clock       {} (ts {} .. {})", tag(&s.clock), format_ts(first), format_ts(last))?;
+            writeln!(
+                out,
+                "clock       {} (ts {} .. {})",
+                tag(&s.clock),
+                format_ts(first),
+                format_ts(last)
+            )?;
             writeln!(out, "time        {} .. {}", wall(first), wall(last))?;
             writeln!(out, "duration    {}", format_duration(info.duration_ns()))?;
         }
@@ -134,11 +145,20 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
     } else {
         String::new()
     };
-    writeln!(out, "events      {} in {} blocks{per_event}", info.events, info.blocks.len())?;
+    writeln!(
+        out,
+        "events      {} in {} blocks{per_event}",
+        info.events,
+        info.blocks.len()
+    )?;
     if info.lost_records == 0 {
         writeln!(out, "lost        none")?;
     } else {
-        writeln!(out, "lost        {} events in {} loss reports", info.lost_events, info.lost_records)?;
+        writeln!(
+            out,
+            "lost        {} events in {} loss reports",
+            info.lost_events, info.lost_records
+        )?;
     }
     writeln!(out, "per probe")?;
     let mut names: Vec<&str> = PROBE_NAMES.to_vec();
@@ -150,7 +170,11 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
     for name in names {
         let count = info.probe_counts.get(name).copied().unwrap_or(0);
         let attached = s.probe_coverage(name).map(|c| c.attached());
-        let mark = if count == 0 && attached == Some(false) { "  (not attached)" } else { "" };
+        let mark = if count == 0 && attached == Some(false) {
+            "  (not attached)"
+        } else {
+            ""
+        };
         if count > 0 || attached.is_some() {
             writeln!(out, "  {name:<16} {count:>12}{mark}")?;
         }
@@ -161,7 +185,11 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
     }
     for c in &s.coverage {
         let detail = match &c.status {
-            CoverageStatus::Attached { candidate, hooks, partial } => {
+            CoverageStatus::Attached {
+                candidate,
+                hooks,
+                partial,
+            } => {
                 let mut d = format!("attached via {candidate}: {}", hooks.join(", "));
                 if !partial.is_empty() {
                     d.push_str(&format!(" (partial: {})", partial.join("; ")));
@@ -184,7 +212,12 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
         Some(t) => writeln!(out, "suspend-me  RTAS token {t:#x}")?,
         None => writeln!(out, "suspend-me  RTAS token not found")?,
     }
-    writeln!(out, "names       {} hotplug states, {} kernel symbols", s.hotplug_states.len(), s.symbols.len())?;
+    writeln!(
+        out,
+        "names       {} hotplug states, {} kernel symbols",
+        s.hotplug_states.len(),
+        s.symbols.len()
+    )?;
     if let (Some(first), Some(_)) = (info.blocks.first(), info.blocks.last()) {
         let biggest = info.blocks.iter().map(|b| b.events).max().unwrap_or(0);
         writeln!(

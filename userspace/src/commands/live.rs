@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::capture::{Capture, CaptureOptions, Sink};
+use crate::analysis::Thresholds;
+use crate::capture::{Capture, Sink};
+use crate::watch::{finding_line, Watch};
 use crate::events::{session::SessionInfo, Event};
 use crate::record::{Writer, WriterOptions};
 use crate::views::event_line::{write_event, LineFormat};
@@ -42,10 +44,12 @@ struct LineSink<W: Write> {
     session: SessionInfo,
     format: LineFormat,
     record: Option<Writer>,
+    watch: Watch,
 }
 
 impl<W: Write> Sink for LineSink<W> {
     fn event(&mut self, event: &Event) -> anyhow::Result<()> {
+        self.watch.push(event);
         if let Some(w) = &mut self.record {
             w.push(event)?;
         }
@@ -53,24 +57,28 @@ impl<W: Write> Sink for LineSink<W> {
         Ok(())
     }
 
-    fn tick(&mut self, _now_ns: u64) -> anyhow::Result<bool> {
+    fn tick(&mut self, now_ns: u64) -> anyhow::Result<bool> {
         if let Some(w) = &mut self.record {
             w.flush_due(Instant::now())?;
+        }
+        // Findings go to stderr so stdout stays the event stream.
+        for f in self.watch.tick(now_ns) {
+            eprintln!("lpmtrace: {}", finding_line(&f));
         }
         // Flush at each tick so a reader of the pipe sees events within
         // ~50 ms without a write(2) per event.
         self.out.flush()?;
         Ok(true)
     }
+
+    fn busy(&self) -> Option<String> {
+        self.watch.in_flight()
+    }
 }
 
 /// Runs `live --plain`.
 pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
-    let capture = Capture::start(CaptureOptions {
-        duration: args.duration,
-        attach: args.probes.attach_options()?,
-        reorder_window_ns: 0,
-    })?;
+    let capture = Capture::start(args.probes.capture_options(args.duration)?)?;
     let session = capture.session().clone();
     let attached = session.coverage.iter().filter(|c| c.attached()).count();
     eprintln!(
@@ -89,8 +97,9 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    let watch = Watch::new(&session, Thresholds::default());
     let stdout = io::stdout();
-    let mut sink = LineSink { out: BufWriter::with_capacity(1 << 16, stdout.lock()), session, format: args.format, record };
+    let mut sink = LineSink { out: BufWriter::with_capacity(1 << 16, stdout.lock()), session, format: args.format, record, watch };
     let result = capture.run(&mut sink).await;
     if let Some(w) = sink.record.take() {
         let s = w.finish()?;

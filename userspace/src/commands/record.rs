@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::capture::{Capture, CaptureOptions, Sink};
+use crate::analysis::Thresholds;
+use crate::capture::{Capture, Sink};
+use crate::watch::{finding_line, Watch};
 use crate::events::Event;
 use crate::record::{Writer, WriterOptions};
 
@@ -74,6 +76,8 @@ struct RecordSink {
     last_events: u64,
     lost: u64,
     full: bool,
+    watch: Watch,
+    quiet: bool,
 }
 
 impl RecordSink {
@@ -101,12 +105,21 @@ impl Sink for RecordSink {
         if let crate::events::EventKind::Lost { count, .. } = event.kind {
             self.lost += count;
         }
+        self.watch.push(event);
         self.writer.push(event)?;
         Ok(())
     }
 
-    fn tick(&mut self, _now_ns: u64) -> anyhow::Result<bool> {
+    fn tick(&mut self, now_ns: u64) -> anyhow::Result<bool> {
         self.writer.flush_due(Instant::now())?;
+        for f in self.watch.tick(now_ns) {
+            if !self.quiet {
+                if self.status {
+                    eprint!("\r\x1b[K");
+                }
+                eprintln!("lpmtrace: {}", finding_line(&f));
+            }
+        }
         if self.status && self.last_status.elapsed() >= Duration::from_secs(1) {
             self.status_line();
         }
@@ -115,6 +128,10 @@ impl Sink for RecordSink {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    fn busy(&self) -> Option<String> {
+        self.watch.in_flight()
     }
 }
 
@@ -132,11 +149,7 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Runs `record`.
 pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
-    let capture = Capture::start(CaptureOptions {
-        duration: args.duration,
-        attach: args.probes.attach_options()?,
-        reorder_window_ns: 0,
-    })?;
+    let capture = Capture::start(args.probes.capture_options(args.duration)?)?;
     let session = capture.session().clone();
     let path = args.output.clone().unwrap_or_else(|| default_name(&session.hostname));
     let writer = Writer::create(
@@ -170,6 +183,8 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
         last_events: 0,
         lost: 0,
         full: false,
+        watch: Watch::new(&session, Thresholds::default()),
+        quiet: args.quiet,
     };
     let result = capture.run(&mut sink).await;
     if sink.status {

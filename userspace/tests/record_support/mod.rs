@@ -22,7 +22,10 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let dir = std::env::temp_dir().join(format!(
             "lpmtrace-{tag}-{}-{}-{nanos}",
             std::process::id(),
@@ -73,20 +76,36 @@ pub fn full_session() -> SessionInfo {
             },
             ProbeCoverage {
                 probe: "lpm.rtas".into(),
-                status: CoverageStatus::Missing { reasons: vec!["kprobe:rtas_call: symbol not in kallsyms".into()] },
+                status: CoverageStatus::Missing {
+                    reasons: vec!["kprobe:rtas_call: symbol not in kallsyms".into()],
+                },
             },
             ProbeCoverage {
                 probe: "lpm.cpumask".into(),
-                status: CoverageStatus::NotApplicable { reason: "new-path kernel".into() },
+                status: CoverageStatus::NotApplicable {
+                    reason: "new-path kernel".into(),
+                },
             },
-            ProbeCoverage { probe: "ipi.send".into(), status: CoverageStatus::Disabled },
+            ProbeCoverage {
+                probe: "ipi.send".into(),
+                status: CoverageStatus::Disabled,
+            },
         ],
         hcall_filter: vec![0x298, 0xe8, 0x2a4, 0x2a0, 0xe0],
         suspend_me_token: Some(0x2b),
         hotplug_states: vec![
-            HotplugState { idx: 0, name: "offline".into() },
-            HotplugState { idx: 146, name: "cpu:teardown".into() },
-            HotplugState { idx: 233, name: "online".into() },
+            HotplugState {
+                idx: 0,
+                name: "offline".into(),
+            },
+            HotplugState {
+                idx: 146,
+                name: "cpu:teardown".into(),
+            },
+            HotplugState {
+                idx: 233,
+                name: "online".into(),
+            },
         ],
         symbols: vec![(HP_FUN, "sched_cpu_deactivate".into()), (IPI_FUNC, "do_nothing".into())],
         tool_version: "test-1.2.3".into(),
@@ -98,46 +117,155 @@ pub fn full_session() -> SessionInfo {
 pub fn every_kind(base: u64) -> Vec<Event> {
     use EventKind::*;
     let kinds = vec![
-        Lost { count: 17, first_ts_ns: base - 5_000, last_ts_ns: base - 10 },
-        TriggerEnter { source: TriggerSource::Sysfs, stream_id: Some(0x1234_5678_9abc), comm: Comm::from_text("drmgr") },
-        TriggerEnter { source: TriggerSource::SyscallDispatch, stream_id: None, comm: Comm::from_text("a-very-long-command-name") },
-        TriggerExit { source: TriggerSource::SysRtas, ret: -16 },
-        TriggerExit { source: TriggerSource::Unknown, ret: 8 },
+        Lost {
+            count: 17,
+            first_ts_ns: base - 5_000,
+            last_ts_ns: base - 10,
+        },
+        TriggerEnter {
+            source: TriggerSource::Sysfs,
+            stream_id: Some(0x1234_5678_9abc),
+            comm: Comm::from_text("drmgr"),
+        },
+        TriggerEnter {
+            source: TriggerSource::SyscallDispatch,
+            stream_id: None,
+            comm: Comm::from_text("a-very-long-command-name"),
+        },
+        TriggerExit {
+            source: TriggerSource::SysRtas,
+            ret: -16,
+        },
+        TriggerExit {
+            source: TriggerSource::Unknown,
+            ret: 8,
+        },
         MigrateEnter { handle: u64::MAX },
         MigrateExit { ret: -125 },
         SuspendEnter { arg0: 0xc000_1234 },
         SuspendExit { ret: -9000 },
         JoinEnter { path: JoinPath::DoJoin },
-        JoinEnter { path: JoinPath::PercpuSuspendMe },
-        JoinExit { path: JoinPath::Unknown, ret: -22 },
-        HcallEnter { opcode: 0x2a0, args: [1, 1, 0x8000_0000_0000_0000] },
-        HcallExit { opcode: 0x2a4, retval: 0, retbuf0: Some(3) },
-        HcallExit { opcode: 0x298, retval: 18, retbuf0: None },
+        JoinEnter {
+            path: JoinPath::PercpuSuspendMe,
+        },
+        JoinExit {
+            path: JoinPath::Unknown,
+            ret: -22,
+        },
+        HcallEnter {
+            opcode: 0x2a0,
+            args: [1, 1, 0x8000_0000_0000_0000],
+        },
+        HcallExit {
+            opcode: 0x2a4,
+            retval: 0,
+            retbuf0: Some(3),
+        },
+        HcallExit {
+            opcode: 0x298,
+            retval: 18,
+            retbuf0: None,
+        },
         RtasEnter { token: 0x2b },
-        RtasExit { token: 0x2b, status: 9000 },
+        RtasExit {
+            token: 0x2b,
+            status: 9000,
+        },
         CpumaskEnter { op: CpumaskOp::Offline },
-        CpumaskExit { op: CpumaskOp::Online, ret: -1 },
-        CpumaskExit { op: CpumaskOp::Unknown, ret: 0 },
-        HotplugEnter { target_cpu: 3, target: 0, idx: 146, multi: true, fun: HP_FUN },
-        HotplugEnter { target_cpu: 3, target: 0, idx: 145, multi: false, fun: 0 },
-        HotplugExit { target_cpu: 3, state: 145, idx: 146, ret: -16 },
-        CpuDownEnter { target_cpu: Some(3), via: CpuDownVia::CpuDeviceDown, comm: Comm::from_text("bash") },
-        CpuDownEnter { target_cpu: None, via: CpuDownVia::CpuDown, comm: Comm([0; 16]) },
-        CpuDownExit { via: CpuDownVia::RemoveCpu, ret: -16 },
-        CpuOnline { target_cpu: 3, online: false, via: OnlineVia::PseriesCpuDisable },
-        CpuOnline { target_cpu: 3, online: true, via: OnlineVia::SetCpuOnline },
-        CpuOnline { target_cpu: 4, online: false, via: OnlineVia::PseriesOfflineSelf },
-        IpiSend { target_cpu: 1, callback: IPI_FUNC, via: IpiSendVia::Tracepoint },
-        IpiSend { target_cpu: 2, callback: 0, via: IpiSendVia::CauseIpi },
-        IpiSendMask { mask: CpuMask([0b1010, 0, 1 << 63, 0]), callback: IPI_FUNC2, via: IpiSendVia::CallFunctionMany },
-        IpiHandleEnter { func: IPI_FUNC, via: IpiHandleVia::CsdFunction },
-        IpiHandleExit { func: IPI_FUNC, via: IpiHandleVia::IrqHandler },
-        IpiHandleExit { func: 0, via: IpiHandleVia::Unknown },
+        CpumaskExit {
+            op: CpumaskOp::Online,
+            ret: -1,
+        },
+        CpumaskExit {
+            op: CpumaskOp::Unknown,
+            ret: 0,
+        },
+        HotplugEnter {
+            target_cpu: 3,
+            target: 0,
+            idx: 146,
+            multi: true,
+            fun: HP_FUN,
+        },
+        HotplugEnter {
+            target_cpu: 3,
+            target: 0,
+            idx: 145,
+            multi: false,
+            fun: 0,
+        },
+        HotplugExit {
+            target_cpu: 3,
+            state: 145,
+            idx: 146,
+            ret: -16,
+        },
+        CpuDownEnter {
+            target_cpu: Some(3),
+            via: CpuDownVia::CpuDeviceDown,
+            comm: Comm::from_text("bash"),
+        },
+        CpuDownEnter {
+            target_cpu: None,
+            via: CpuDownVia::CpuDown,
+            comm: Comm([0; 16]),
+        },
+        CpuDownExit {
+            via: CpuDownVia::RemoveCpu,
+            ret: -16,
+        },
+        CpuOnline {
+            target_cpu: 3,
+            online: false,
+            via: OnlineVia::PseriesCpuDisable,
+        },
+        CpuOnline {
+            target_cpu: 3,
+            online: true,
+            via: OnlineVia::SetCpuOnline,
+        },
+        CpuOnline {
+            target_cpu: 4,
+            online: false,
+            via: OnlineVia::PseriesOfflineSelf,
+        },
+        IpiSend {
+            target_cpu: 1,
+            callback: IPI_FUNC,
+            via: IpiSendVia::Tracepoint,
+        },
+        IpiSend {
+            target_cpu: 2,
+            callback: 0,
+            via: IpiSendVia::CauseIpi,
+        },
+        IpiSendMask {
+            mask: CpuMask([0b1010, 0, 1 << 63, 0]),
+            callback: IPI_FUNC2,
+            via: IpiSendVia::CallFunctionMany,
+        },
+        IpiHandleEnter {
+            func: IPI_FUNC,
+            via: IpiHandleVia::CsdFunction,
+        },
+        IpiHandleExit {
+            func: IPI_FUNC,
+            via: IpiHandleVia::IrqHandler,
+        },
+        IpiHandleExit {
+            func: 0,
+            via: IpiHandleVia::Unknown,
+        },
     ];
     kinds
         .into_iter()
         .enumerate()
-        .map(|(i, kind)| Event { ts_ns: base + i as u64 * 1_000_000, cpu: (i % 5) as u32, tid: 100 + (i % 3) as u32, kind })
+        .map(|(i, kind)| Event {
+            ts_ns: base + i as u64 * 1_000_000,
+            cpu: (i % 5) as u32,
+            tid: 100 + (i % 3) as u32,
+            kind,
+        })
         .collect()
 }
 
@@ -186,20 +314,30 @@ pub fn ipi_stream(ipis: usize, seed: u64) -> Vec<Event> {
             ts_ns: t,
             cpu: sender,
             tid: current[sender as usize],
-            kind: EventKind::IpiSend { target_cpu: target, callback: func, via: IpiSendVia::Tracepoint },
+            kind: EventKind::IpiSend {
+                target_cpu: target,
+                callback: func,
+                via: IpiSendVia::Tracepoint,
+            },
         });
         let enter = t + rng.range(1_500, 4_000);
         out.push(Event {
             ts_ns: enter,
             cpu: target,
             tid: current[target as usize],
-            kind: EventKind::IpiHandleEnter { func, via: IpiHandleVia::CsdFunction },
+            kind: EventKind::IpiHandleEnter {
+                func,
+                via: IpiHandleVia::CsdFunction,
+            },
         });
         out.push(Event {
             ts_ns: enter + rng.range(400, 2_000),
             cpu: target,
             tid: current[target as usize],
-            kind: EventKind::IpiHandleExit { func, via: IpiHandleVia::CsdFunction },
+            kind: EventKind::IpiHandleExit {
+                func,
+                via: IpiHandleVia::CsdFunction,
+            },
         });
         // 65k IPIs/s: 15.4 us apart on average.
         t += rng.range(10_800, 20_000);
@@ -229,5 +367,8 @@ pub fn read_all(path: &Path, opts: OpenOptions) -> (FileSource, Vec<Event>) {
 /// Options that cut a block every 100 events' worth of 1 ms spacing, to
 /// get several blocks out of a small recording.
 pub fn small_blocks() -> WriterOptions {
-    WriterOptions { block_interval: std::time::Duration::from_millis(10), ..WriterOptions::default() }
+    WriterOptions {
+        block_interval: std::time::Duration::from_millis(10),
+        ..WriterOptions::default()
+    }
 }

@@ -1,0 +1,126 @@
+//! `lpmtrace report`: analyse a recording (or a scenario) and print the
+//! migration timeline and findings as text or JSON; the exit code says
+//! whether anything at or above `--fail-on` was found.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::analysis::{Engine, Severity, Thresholds};
+use crate::commands::common::parse_duration;
+use crate::scenario;
+use crate::source::{EventSource, VecSource};
+use crate::views;
+
+/// Which findings make the command exit with 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Critical findings.
+    Critical,
+    /// Warnings and critical findings.
+    Warning,
+    /// Never (always exit 0 when the analysis ran).
+    Never,
+}
+
+impl FailOn {
+    fn trips(self, worst: Option<Severity>) -> bool {
+        match (self, worst) {
+            (FailOn::Never, _) | (_, None) => false,
+            (FailOn::Critical, Some(s)) => s.at_least(Severity::Critical),
+            (FailOn::Warning, Some(s)) => s.at_least(Severity::Warning),
+        }
+    }
+}
+
+/// Arguments of `lpmtrace report`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Recording to analyse (.lpmt).
+    pub file: Option<PathBuf>,
+    /// Analyse a text scenario instead (docs/scenarios.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
+    pub scenario: Option<PathBuf>,
+    /// Print the versioned JSON document (docs/report-schema.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, default_value = "critical")]
+    pub fail_on: FailOn,
+    /// Join-stall threshold: an expected CPU not joined after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub join_stall: Duration,
+    /// Long-VASI-wait threshold: the stream not Suspending after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub vasi_wait: Duration,
+    /// Long-blackout threshold: the partition frozen longer than this.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub blackout: Duration,
+    /// Premature H_JOIN returns in one attempt that count as a storm.
+    #[arg(long, default_value_t = crate::analysis::DEFAULT_PREMATURE_STORM)]
+    pub premature_storm: u32,
+    /// Silence after which a migration seen only through hcalls has ended.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub settle: Duration,
+}
+
+impl ReportArgs {
+    /// The thresholds the flags select.
+    pub fn thresholds(&self) -> Thresholds {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Thresholds {
+            join_stall_ns: ns(self.join_stall),
+            vasi_wait_ns: ns(self.vasi_wait),
+            blackout_ns: ns(self.blackout),
+            premature_storm: self.premature_storm,
+            settle_ns: ns(self.settle),
+        }
+    }
+}
+
+/// Parses a scenario file into an event source (for `--scenario`).
+pub fn open_scenario(path: &Path) -> anyhow::Result<VecSource> {
+    let sc = scenario::load(path)?;
+    Ok(sc.source())
+}
+
+/// Analyses `source` and writes the report to stdout. Returns exit code 1
+/// when a finding at or above `--fail-on` exists, 0 otherwise; errors are
+/// the caller's exit code 2.
+pub fn run(args: &ReportArgs, source: &mut dyn EventSource) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let code = run_to(args, source, &mut out)?;
+    Ok(ExitCode::from(code))
+}
+
+/// [`run`] writing to `out`; returns the exit status (0 or 1).
+pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let session = source.session().clone();
+    let mut engine = Engine::new(&session, args.thresholds());
+    while let Some(ev) = source.next_event().context("reading events")? {
+        engine.push(&ev);
+    }
+    // A scenario may say how long the hang it describes lasted.
+    if let Some(path) = &args.scenario {
+        if let Some(w) = scenario::load(path)?.watermark_ns {
+            engine.advance_to(w);
+        }
+    }
+    let report = engine.finish();
+    let written = if args.json {
+        views::report::write_json(out, &report, &session)
+    } else {
+        views::report::write_text(out, &report, &session)
+    };
+    match written {
+        Ok(()) => {}
+        // `lpmtrace report | head` is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context("writing the report"),
+    }
+    Ok(u8::from(args.fail_on.trips(report.worst())))
+}
