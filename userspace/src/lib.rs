@@ -25,5 +25,6 @@ pub mod record;
 pub mod scenario;
 pub mod source;
 pub mod transport;
+pub mod tui;
 pub mod views;
 pub mod watch;

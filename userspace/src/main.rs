@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lpmtrace::commands::{doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs};
+use lpmtrace::commands::{doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs, report::ReportArgs};
 
 /// Trace and diagnose Live Partition Migration (LPM) on IBM POWER Linux.
 ///
@@ -31,6 +31,8 @@ enum Command {
     Dump(DumpArgs),
     /// Show a recording's header, probe coverage, counts and integrity.
     Info(InfoArgs),
+    /// Analyse a recording (or a scenario): migrations, findings, advice.
+    Report(ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +67,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dump(args) => lpmtrace::commands::dump::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Info(args) => lpmtrace::commands::info::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => {
+            if let Some(path) = &args.scenario {
+                let mut source = lpmtrace::commands::report::open_scenario(path)?;
+                return lpmtrace::commands::report::run(&args, &mut source);
+            }
+            let Some(path) = &args.file else {
+                anyhow::bail!("report needs a recording (FILE) or --scenario FILE");
+            };
+            let mut source = lpmtrace::record::FileSource::open(path, lpmtrace::record::OpenOptions::default())?;
+            if let Some(note) = source.info().recovery_note() {
+                eprintln!("lpmtrace: {note}");
+            }
+            lpmtrace::commands::report::run(&args, &mut source)
+        }
     }
 }

@@ -179,7 +179,7 @@ fn info_describes_the_recording() {
         "kernel      6.8.0-lpm+ (ppc64le, 16 CPUs, LPM generation new-path)",
         "lpm.rtas         MISSING: kprobe:rtas_call: symbol not in kallsyms",
         "lpm.join         attached via do_join kprobes: kprobe:do_join, kretprobe:do_join",
-        "lost        17 events in 1 loss reports",
+        "lost        17 events in 1 loss report\n",
         "suspend-me  RTAS token 0x2b",
         "hcalls      H_JOIN",
         &format!("events      {} in 1 blocks", all.len()),

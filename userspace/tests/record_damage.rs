@@ -16,7 +16,10 @@ const HEADER_FIXED: usize = 28;
 
 /// A small recording of a few blocks; returns its bytes, the events and
 /// the block layout (offset, end, events) from the footer.
-fn small_recording(dir: &TempDir) -> (Vec<u8>, Vec<Event>, Vec<(u64, u64, u64)>) {
+/// Per block: start offset, end offset, events.
+type Layout = Vec<(u64, u64, u64)>;
+
+fn small_recording(dir: &TempDir) -> (Vec<u8>, Vec<Event>, Layout) {
     let path = dir.file("small.lpmt");
     let mut events = every_kind(1_000_000_000);
     // Spread over 40 ms with 10 ms blocks: 4-5 blocks.

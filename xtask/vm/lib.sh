@@ -106,18 +106,28 @@ lpmt_record_start() {
     _t0=$(lpmt_now)
     lpmtrace record -o "$LPMT_OUT/$LPMT_REC_NAME.lpmt" "$@" > "$LPMT_OUT/$LPMT_REC_NAME.record.log" 2>&1 &
     LPMT_REC_PID=$!
-    _i=0; _seen=0; _why=timeout
-    while [ $_i -lt $((LPMT_READY_TIMEOUT * 5)) ]; do
-        if ! lpmt_alive "$LPMT_REC_PID"; then _why=exited; break; fi
-        if grep -qiE 'recording|attached|ready|tracing' "$LPMT_OUT/$LPMT_REC_NAME.record.log" 2>/dev/null; then _why=ready; break; fi
-        if [ -s "$LPMT_OUT/$LPMT_REC_NAME.lpmt" ]; then
-            _seen=$((_seen + 1)); [ $_seen -ge 10 ] && { _why=file; break; }
-        fi
-        sleep 0.2; _i=$((_i + 1))
-    done
+    lpmt_wait_ready "$LPMT_REC_PID" "$LPMT_OUT/$LPMT_REC_NAME.record.log" "$LPMT_OUT/$LPMT_REC_NAME.lpmt"
+    _why=$LPMT_READY
     _t1=$(lpmt_now)
     echo "record-start name=$LPMT_REC_NAME how=$_why ms=$(lpmt_ms "$_t0" "$_t1") start=$_t0" >> "$LPMT_OUT/timings.txt"
     lpmt_log "record $LPMT_REC_NAME: pid $LPMT_REC_PID, $_why after $(lpmt_ms "$_t0" "$_t1") ms"
+}
+
+# lpmt_wait_ready PID LOG [FILE]: waits until lpmtrace says it is attached
+# (a LOG line matching recording|attached|ready|tracing), FILE has been
+# non-empty for 2 s, PID exited, or LPMT_READY_TIMEOUT passed; LPMT_READY
+# says which.
+lpmt_wait_ready() {
+    _i=0; _seen=0; LPMT_READY=timeout
+    while [ $_i -lt $((LPMT_READY_TIMEOUT * 5)) ]; do
+        if ! lpmt_alive "$1"; then LPMT_READY=exited; return 1; fi
+        if grep -qiE 'recording|attached|ready|tracing' "$2" 2>/dev/null; then LPMT_READY=ready; return 0; fi
+        if [ -n "$3" ] && [ -s "$3" ]; then
+            _seen=$((_seen + 1)); [ $_seen -ge 10 ] && { LPMT_READY=file; return 0; }
+        fi
+        sleep 0.2; _i=$((_i + 1))
+    done
+    return 1
 }
 
 # Stops the recorder with SIGINT and waits for it (SIGKILL after

@@ -117,8 +117,8 @@ pub struct Cpu {
     pub ipis_received: u64,
     /// Cross-CPU calls run on it.
     pub ipis_handled: u64,
-    /// Oldest IPI sent to it and not yet handled (0: none), with its
-    /// stream position.
+    /// Latest IPI sent to it since it last ran a cross-CPU call (0: none),
+    /// with its stream position.
     pub ipi_pending: (u64, u64),
     /// Offline transitions.
     pub offline_count: u32,

@@ -67,6 +67,7 @@ pub struct Engine {
     missing: Vec<String>,
     suspend_token: Option<u32>,
     ipi_handle_attached: bool,
+    hcall_attached: bool,
     cpus: CpuTracker,
     migrations: Vec<MigrationSt>,
     open: Vec<usize>,
@@ -101,6 +102,7 @@ impl Engine {
             missing,
             suspend_token: session.suspend_me_token,
             ipi_handle_attached: attached(session, "ipi.handle"),
+            hcall_attached: attached(session, "lpm.hcall"),
             cpus: CpuTracker::new(session.cpu_count),
             migrations: Vec::new(),
             open: Vec::new(),
@@ -151,9 +153,7 @@ impl Engine {
                 self.seen_ipi_sender(ev.cpu);
                 if let Some(t) = self.cpus.get(target_cpu) {
                     t.ipis_received += 1;
-                    if t.ipi_pending.0 == 0 {
-                        t.ipi_pending = (ts.max(1), pos);
-                    }
+                    t.ipi_pending = (ts.max(1), pos);
                 }
             }
             EventKind::IpiSendMask { mask, .. } => {
@@ -165,9 +165,7 @@ impl Engine {
                         bits &= bits - 1;
                         if let Some(t) = self.cpus.get(cpu) {
                             t.ipis_received += 1;
-                            if t.ipi_pending.0 == 0 {
-                                t.ipi_pending = (ts.max(1), pos);
-                            }
+                            t.ipi_pending = (ts.max(1), pos);
                         }
                     }
                 }
@@ -408,12 +406,21 @@ impl Engine {
 
     /// The open migration whose attempt is in the join, else the latest open.
     fn joining(&self) -> Option<usize> {
-        self.open
-            .iter()
-            .rev()
-            .copied()
-            .find(|&i| self.migrations[i].cur_ref().is_some_and(|a| a.joining()))
-            .or_else(|| self.open.last().copied())
+        // Prefer the migration already in a join, then one whose stream was
+        // last seen Suspending (the kernel joins right after), then the
+        // latest one.
+        let rank = |i: usize| {
+            let m = &self.migrations[i];
+            if m.cur_ref().is_some_and(|a| a.joining()) {
+                2
+            } else if m.last_vasi_state == Some(vasi::SUSPENDING) && !m.suspended_ok {
+                1
+            } else {
+                0
+            }
+        };
+        let best = self.open.iter().map(|&i| rank(i)).max()?;
+        self.open.iter().rev().copied().find(|&i| rank(i) == best)
     }
 
     fn joining_or_open(&mut self, ts: u64, pos: u64, gen: Gen) -> usize {
@@ -428,6 +435,9 @@ impl Engine {
         let gen = if gen == Gen::Unknown { self.session_gen } else { gen };
         let mut m = MigrationSt::new(id, ts, pos, opener, gen);
         m.tid = tid;
+        // Without the hcall probe the stream state is never seen: assume
+        // the worst (findings that rely on it are marked inconclusive).
+        m.may_suspend = !self.hcall_attached;
         self.migrations.push(m);
         let idx = self.migrations.len() - 1;
         self.open.push(idx);
@@ -579,6 +589,9 @@ impl Engine {
                 m.vasi_wait_start = Some(a.start_ns);
             }
             return;
+        }
+        if m.vasi_wait_start.is_some() && m.vasi_wait_end.is_none() {
+            m.vasi_wait_end = Some(start);
         }
         let number = m.attempts.iter().filter(|a| a.closed).count() as u32;
         let a = m.attempts.last_mut().expect("open attempt");

@@ -308,6 +308,10 @@ impl Rule for CancelRejected {
             cpus: Vec::new(),
         };
         let signal = names::vasi_signal_name(c.signal).unwrap_or("unknown signal");
+        let code = |r: i64| match names::hcall_ret_name(r) {
+            Some(n) => format!("{r} ({n})"),
+            None => r.to_string(),
+        };
         out.push(d.done(
             format!("{}: H_VASI_SIGNAL({signal}) was rejected with {}", subject(m), code(ret)),
             format!(
@@ -450,7 +454,7 @@ impl Rule for JoinStall {
             variant: None,
             severity: Severity::Critical,
             ts: *deadline,
-            window_start: a.join_start.unwrap_or(a.start_ns),
+            window_start: a.start_ns,
             m: Some(m),
             cpus: missing.clone(),
         };
@@ -669,7 +673,7 @@ impl Rule for LongBlackout {
             variant: None,
             severity: Severity::Warning,
             ts: end,
-            window_start: start,
+            window_start: a.start_ns.min(start),
             m: Some(m),
             cpus: Vec::new(),
         };

@@ -54,6 +54,9 @@ pub fn note(evidence: &mut Vec<u64>, pos: u64) {
 
 /// Name of a return value the way the kernel would mean it.
 pub fn ret_name(code: i64) -> Option<String> {
+    if code == 0 {
+        return Some("success".into());
+    }
     names::errno_name(code)
         .or_else(|| names::hcall_ret_name(code))
         .or_else(|| i32::try_from(code).ok().and_then(names::rtas_suspend_status_name))
@@ -62,7 +65,16 @@ pub fn ret_name(code: i64) -> Option<String> {
 
 /// An error with its origin.
 pub fn error(ts: u64, source: &str, code: i64, cpu: u32) -> ErrorEntry {
-    ErrorEntry { ts_ns: ts, source: source.to_string(), code, name: ret_name(code), cpu }
+    // Name the code in the domain it comes from: hcall returns, RTAS
+    // status, or kernel errnos (which may carry raw codes on old kernels).
+    let name = if source.starts_with("H_") {
+        names::hcall_ret_name(code).map(str::to_string)
+    } else if source == "ibm,suspend-me" {
+        i32::try_from(code).ok().and_then(names::rtas_suspend_status_name).map(str::to_string)
+    } else {
+        None
+    };
+    ErrorEntry { ts_ns: ts, source: source.to_string(), code, name: name.or_else(|| ret_name(code)), cpu }
 }
 
 /// One CPU's part in a join.

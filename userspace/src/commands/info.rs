@@ -154,9 +154,14 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
     if info.lost_records == 0 {
         writeln!(out, "lost        none")?;
     } else {
+        let reports = if info.lost_records == 1 {
+            "loss report"
+        } else {
+            "loss reports"
+        };
         writeln!(
             out,
-            "lost        {} events in {} loss reports",
+            "lost        {} events in {} {reports}",
             info.lost_events, info.lost_records
         )?;
     }

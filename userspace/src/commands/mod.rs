@@ -4,5 +4,8 @@ pub mod common;
 pub mod doctor;
 pub mod live;
 pub mod record;
+pub mod report;
 pub mod dump;
 pub mod info;
+pub mod replay;
+pub mod tui_live;

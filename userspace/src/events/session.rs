@@ -23,7 +23,7 @@ pub enum KernelGeneration {
     /// <= 5.10 shape: `rtas_ibm_suspend_me(u64)`, `rtas_percpu_suspend_me`
     /// IPIs, no H_VASI_SIGNAL cancel anywhere.
     OldPath,
-    /// >= 5.11 shape: `pseries_migrate_partition`, `do_join` under
+    /// 5.11-and-later shape: `pseries_migrate_partition`, `do_join` under
     /// stop_machine, cancel on failure.
     NewPath,
     /// A pseries kernel whose LPM functions were not found (all inlined or a

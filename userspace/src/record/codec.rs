@@ -255,12 +255,20 @@ impl BlockEncoder {
     fn payload(&mut self, e: &Event) {
         use EventKind::*;
         match e.kind {
-            Lost { count, first_ts_ns, last_ts_ns } => {
+            Lost {
+                count,
+                first_ts_ns,
+                last_ts_ns,
+            } => {
                 self.u(count);
                 self.i(first_ts_ns.wrapping_sub(e.ts_ns) as i64);
                 self.i(last_ts_ns.wrapping_sub(first_ts_ns) as i64);
             }
-            TriggerEnter { source, stream_id, comm } => {
+            TriggerEnter {
+                source,
+                stream_id,
+                comm,
+            } => {
                 self.byte(enc_trigger(source));
                 self.opt_u64(stream_id);
                 self.comm(&comm);
@@ -283,7 +291,11 @@ impl BlockEncoder {
                     self.u(a);
                 }
             }
-            HcallExit { opcode, retval, retbuf0 } => {
+            HcallExit {
+                opcode,
+                retval,
+                retbuf0,
+            } => {
                 self.u(u64::from(opcode));
                 self.i(retval);
                 self.opt_u64(retbuf0);
@@ -298,14 +310,25 @@ impl BlockEncoder {
                 self.byte(enc_cpumask(op));
                 self.i(i64::from(ret));
             }
-            HotplugEnter { target_cpu, target, idx, multi, fun } => {
+            HotplugEnter {
+                target_cpu,
+                target,
+                idx,
+                multi,
+                fun,
+            } => {
                 self.u(u64::from(target_cpu));
                 self.i(i64::from(target));
                 self.i(i64::from(idx));
                 self.byte(u8::from(multi));
                 self.addr(fun);
             }
-            HotplugExit { target_cpu, state, idx, ret } => {
+            HotplugExit {
+                target_cpu,
+                state,
+                idx,
+                ret,
+            } => {
                 self.u(u64::from(target_cpu));
                 self.i(i64::from(state));
                 self.i(i64::from(idx));
@@ -320,12 +343,20 @@ impl BlockEncoder {
                 self.byte(enc_down(via));
                 self.i(i64::from(ret));
             }
-            CpuOnline { target_cpu, online, via } => {
+            CpuOnline {
+                target_cpu,
+                online,
+                via,
+            } => {
                 self.u(u64::from(target_cpu));
                 self.byte(u8::from(online));
                 self.byte(enc_online(via));
             }
-            IpiSend { target_cpu, callback, via } => {
+            IpiSend {
+                target_cpu,
+                callback,
+                via,
+            } => {
                 self.u(u64::from(target_cpu));
                 self.addr(callback);
                 self.byte(enc_send(via));
@@ -362,8 +393,20 @@ struct Decoder<'a> {
 
 /// Decodes one block's raw payload, appending to `out`. `count`, `min_ts`
 /// and `max_ts` come from the block header and are checked.
-pub fn decode_block(raw: &[u8], count: u32, min_ts: u64, max_ts: u64, out: &mut Vec<Event>) -> Result<DecodeStats, DecodeError> {
-    let mut d = Decoder { c: Cursor::new(raw), prev_ts: 0, prev_cpu: None, tids: Vec::new(), dict: Vec::new() };
+pub fn decode_block(
+    raw: &[u8],
+    count: u32,
+    min_ts: u64,
+    max_ts: u64,
+    out: &mut Vec<Event>,
+) -> Result<DecodeStats, DecodeError> {
+    let mut d = Decoder {
+        c: Cursor::new(raw),
+        prev_ts: 0,
+        prev_cpu: None,
+        tids: Vec::new(),
+        dict: Vec::new(),
+    };
     let mut stats = DecodeStats::default();
     let mut found: u64 = 0;
     out.reserve((count as usize).min(1 << 16));
@@ -372,7 +415,10 @@ pub fn decode_block(raw: &[u8], count: u32, min_ts: u64, max_ts: u64, out: &mut 
         let (event, kind_tag) = d.event()?;
         found += 1;
         if event.ts_ns < min_ts || event.ts_ns > max_ts {
-            return Err(DecodeError::TimeRange { ts_ns: event.ts_ns, offset: at });
+            return Err(DecodeError::TimeRange {
+                ts_ns: event.ts_ns,
+                offset: at,
+            });
         }
         if kind_tag == KIND_EXTENSION {
             stats.unknown_skipped += 1;
@@ -398,10 +444,17 @@ impl Decoder<'_> {
         } else {
             self.prev_ts.checked_add(delta)
         }
-        .ok_or(DecodeError::OutOfRange { what: "timestamp delta", value: delta, offset: at + 1 })?;
+        .ok_or(DecodeError::OutOfRange {
+            what: "timestamp delta",
+            value: delta,
+            offset: at + 1,
+        })?;
         self.prev_ts = ts_ns;
         let cpu = if tag & TAG_CPU_SAME != 0 {
-            self.prev_cpu.ok_or(DecodeError::Dangling { what: "same-CPU", offset: at })?
+            self.prev_cpu.ok_or(DecodeError::Dangling {
+                what: "same-CPU",
+                offset: at,
+            })?
         } else {
             let cpu = self.c.uvarint32("cpu")?;
             self.prev_cpu = Some(cpu);
@@ -410,7 +463,10 @@ impl Decoder<'_> {
         let slot = (cpu < TID_CACHE_CPUS).then_some(cpu as usize);
         let tid = if tag & TAG_TID_SAME != 0 {
             slot.and_then(|s| self.tids.get(s).copied().flatten())
-                .ok_or(DecodeError::Dangling { what: "same-thread", offset: at })?
+                .ok_or(DecodeError::Dangling {
+                    what: "same-thread",
+                    offset: at,
+                })?
         } else {
             let tid = self.c.uvarint32("tid")?;
             if let Some(s) = slot {
@@ -426,12 +482,21 @@ impl Decoder<'_> {
             let _ext_kind = self.c.uvarint()?;
             let len_at = self.c.pos();
             let len = self.c.uvarint()?;
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|&l| l <= self.c.remaining())
-                .ok_or(DecodeError::OutOfRange { what: "extension length", value: len, offset: len_at })?;
+            let len =
+                usize::try_from(len)
+                    .ok()
+                    .filter(|&l| l <= self.c.remaining())
+                    .ok_or(DecodeError::OutOfRange {
+                        what: "extension length",
+                        value: len,
+                        offset: len_at,
+                    })?;
             self.c.bytes(len)?;
-            EventKind::Lost { count: 0, first_ts_ns: ts_ns, last_ts_ns: ts_ns }
+            EventKind::Lost {
+                count: 0,
+                first_ts_ns: ts_ns,
+                last_ts_ns: ts_ns,
+            }
         } else {
             self.kind(id, at)?
         };
@@ -463,7 +528,11 @@ impl Decoder<'_> {
         match self.c.u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            v => Err(DecodeError::OutOfRange { what, value: u64::from(v), offset }),
+            v => Err(DecodeError::OutOfRange {
+                what,
+                value: u64::from(v),
+                offset,
+            }),
         }
     }
 
@@ -479,7 +548,11 @@ impl Decoder<'_> {
         let offset = self.c.pos();
         let len = self.c.u8()? as usize;
         if len > 16 {
-            return Err(DecodeError::OutOfRange { what: "comm length", value: len as u64, offset });
+            return Err(DecodeError::OutOfRange {
+                what: "comm length",
+                value: len as u64,
+                offset,
+            });
         }
         let mut c = [0u8; 16];
         c[..len].copy_from_slice(self.c.bytes(len)?);
@@ -500,7 +573,10 @@ impl Decoder<'_> {
             n => usize::try_from(n - 2)
                 .ok()
                 .and_then(|i| self.dict.get(i).copied())
-                .ok_or(DecodeError::Dangling { what: "address dictionary", offset }),
+                .ok_or(DecodeError::Dangling {
+                    what: "address dictionary",
+                    offset,
+                }),
         }
     }
 
@@ -512,22 +588,55 @@ impl Decoder<'_> {
                 let ts = self.prev_ts;
                 let first_ts_ns = ts.wrapping_add(self.i()? as u64);
                 let last_ts_ns = first_ts_ns.wrapping_add(self.i()? as u64);
-                Lost { count, first_ts_ns, last_ts_ns }
+                Lost {
+                    count,
+                    first_ts_ns,
+                    last_ts_ns,
+                }
             }
-            1 => TriggerEnter { source: dec_trigger(self.byte()?), stream_id: self.opt_u64("stream id flag")?, comm: self.comm()? },
-            2 => TriggerExit { source: dec_trigger(self.byte()?), ret: self.i()? },
+            1 => TriggerEnter {
+                source: dec_trigger(self.byte()?),
+                stream_id: self.opt_u64("stream id flag")?,
+                comm: self.comm()?,
+            },
+            2 => TriggerExit {
+                source: dec_trigger(self.byte()?),
+                ret: self.i()?,
+            },
             3 => MigrateEnter { handle: self.u()? },
             4 => MigrateExit { ret: self.i()? },
             5 => SuspendEnter { arg0: self.u()? },
             6 => SuspendExit { ret: self.i()? },
-            7 => JoinEnter { path: dec_join(self.byte()?) },
-            8 => JoinExit { path: dec_join(self.byte()?), ret: self.i32("join ret")? },
-            9 => HcallEnter { opcode: self.u32("hcall opcode")?, args: [self.u()?, self.u()?, self.u()?] },
-            10 => HcallExit { opcode: self.u32("hcall opcode")?, retval: self.i()?, retbuf0: self.opt_u64("retbuf0 flag")? },
-            11 => RtasEnter { token: self.u32("rtas token")? },
-            12 => RtasExit { token: self.u32("rtas token")?, status: self.i32("rtas status")? },
-            13 => CpumaskEnter { op: dec_cpumask(self.byte()?) },
-            14 => CpumaskExit { op: dec_cpumask(self.byte()?), ret: self.i32("cpumask ret")? },
+            7 => JoinEnter {
+                path: dec_join(self.byte()?),
+            },
+            8 => JoinExit {
+                path: dec_join(self.byte()?),
+                ret: self.i32("join ret")?,
+            },
+            9 => HcallEnter {
+                opcode: self.u32("hcall opcode")?,
+                args: [self.u()?, self.u()?, self.u()?],
+            },
+            10 => HcallExit {
+                opcode: self.u32("hcall opcode")?,
+                retval: self.i()?,
+                retbuf0: self.opt_u64("retbuf0 flag")?,
+            },
+            11 => RtasEnter {
+                token: self.u32("rtas token")?,
+            },
+            12 => RtasExit {
+                token: self.u32("rtas token")?,
+                status: self.i32("rtas status")?,
+            },
+            13 => CpumaskEnter {
+                op: dec_cpumask(self.byte()?),
+            },
+            14 => CpumaskExit {
+                op: dec_cpumask(self.byte()?),
+                ret: self.i32("cpumask ret")?,
+            },
             15 => HotplugEnter {
                 target_cpu: self.u32("target cpu")?,
                 target: self.i32("hotplug target")?,
@@ -546,20 +655,45 @@ impl Decoder<'_> {
                 let t = self.u()?;
                 let target_cpu = match t {
                     0 => None,
-                    t => Some(u32::try_from(t - 1).map_err(|_| DecodeError::OutOfRange { what: "target cpu", value: t, offset })?),
+                    t => Some(u32::try_from(t - 1).map_err(|_| DecodeError::OutOfRange {
+                        what: "target cpu",
+                        value: t,
+                        offset,
+                    })?),
                 };
-                CpuDownEnter { target_cpu, via: dec_down(self.byte()?), comm: self.comm()? }
+                CpuDownEnter {
+                    target_cpu,
+                    via: dec_down(self.byte()?),
+                    comm: self.comm()?,
+                }
             }
-            18 => CpuDownExit { via: dec_down(self.byte()?), ret: self.i32("cpu down ret")? },
-            19 => CpuOnline { target_cpu: self.u32("target cpu")?, online: self.bool("online")?, via: dec_online(self.byte()?) },
-            20 => IpiSend { target_cpu: self.u32("target cpu")?, callback: self.addr()?, via: dec_send(self.byte()?) },
+            18 => CpuDownExit {
+                via: dec_down(self.byte()?),
+                ret: self.i32("cpu down ret")?,
+            },
+            19 => CpuOnline {
+                target_cpu: self.u32("target cpu")?,
+                online: self.bool("online")?,
+                via: dec_online(self.byte()?),
+            },
+            20 => IpiSend {
+                target_cpu: self.u32("target cpu")?,
+                callback: self.addr()?,
+                via: dec_send(self.byte()?),
+            },
             21 => IpiSendMask {
                 mask: CpuMask([self.u()?, self.u()?, self.u()?, self.u()?]),
                 callback: self.addr()?,
                 via: dec_send(self.byte()?),
             },
-            22 => IpiHandleEnter { func: self.addr()?, via: dec_handle(self.byte()?) },
-            23 => IpiHandleExit { func: self.addr()?, via: dec_handle(self.byte()?) },
+            22 => IpiHandleEnter {
+                func: self.addr()?,
+                via: dec_handle(self.byte()?),
+            },
+            23 => IpiHandleExit {
+                func: self.addr()?,
+                via: dec_handle(self.byte()?),
+            },
             tag => return Err(DecodeError::UnknownTag { tag, offset: at }),
         })
     }
@@ -587,11 +721,53 @@ mod tests {
     fn hot_ipi_events_are_small_and_round_trip() {
         let f = 0xc000_0000_0012_3456;
         let events = [
-            ev(1_000_000, 0, 10, EventKind::IpiSend { target_cpu: 1, callback: f, via: IpiSendVia::Tracepoint }),
-            ev(1_002_000, 1, 20, EventKind::IpiHandleEnter { func: f, via: IpiHandleVia::CsdFunction }),
-            ev(1_003_000, 1, 20, EventKind::IpiHandleExit { func: f, via: IpiHandleVia::CsdFunction }),
-            ev(1_015_000, 0, 10, EventKind::IpiSend { target_cpu: 1, callback: f, via: IpiSendVia::Tracepoint }),
-            ev(1_017_000, 1, 20, EventKind::IpiHandleEnter { func: f, via: IpiHandleVia::CsdFunction }),
+            ev(
+                1_000_000,
+                0,
+                10,
+                EventKind::IpiSend {
+                    target_cpu: 1,
+                    callback: f,
+                    via: IpiSendVia::Tracepoint,
+                },
+            ),
+            ev(
+                1_002_000,
+                1,
+                20,
+                EventKind::IpiHandleEnter {
+                    func: f,
+                    via: IpiHandleVia::CsdFunction,
+                },
+            ),
+            ev(
+                1_003_000,
+                1,
+                20,
+                EventKind::IpiHandleExit {
+                    func: f,
+                    via: IpiHandleVia::CsdFunction,
+                },
+            ),
+            ev(
+                1_015_000,
+                0,
+                10,
+                EventKind::IpiSend {
+                    target_cpu: 1,
+                    callback: f,
+                    via: IpiSendVia::Tracepoint,
+                },
+            ),
+            ev(
+                1_017_000,
+                1,
+                20,
+                EventKind::IpiHandleEnter {
+                    func: f,
+                    via: IpiHandleVia::CsdFunction,
+                },
+            ),
         ];
         let mut enc = BlockEncoder::new();
         let mut sizes = Vec::new();
@@ -610,10 +786,45 @@ mod tests {
     fn out_of_order_and_extreme_values_round_trip() {
         let events = [
             ev(u64::MAX, u32::MAX, u32::MAX, EventKind::MigrateExit { ret: i64::MIN }),
-            ev(0, 5000, 0, EventKind::Lost { count: u64::MAX, first_ts_ns: u64::MAX, last_ts_ns: 0 }),
-            ev(7, 5000, 0, EventKind::HcallEnter { opcode: u32::MAX, args: [u64::MAX, 0, 1] }),
-            ev(3, 4095, 9, EventKind::CpuDownEnter { target_cpu: Some(u32::MAX), via: CpuDownVia::Unknown, comm: Comm([0xff; 16]) }),
-            ev(3, 4095, 9, EventKind::CpuDownEnter { target_cpu: None, via: CpuDownVia::RemoveCpu, comm: Comm([0; 16]) }),
+            ev(
+                0,
+                5000,
+                0,
+                EventKind::Lost {
+                    count: u64::MAX,
+                    first_ts_ns: u64::MAX,
+                    last_ts_ns: 0,
+                },
+            ),
+            ev(
+                7,
+                5000,
+                0,
+                EventKind::HcallEnter {
+                    opcode: u32::MAX,
+                    args: [u64::MAX, 0, 1],
+                },
+            ),
+            ev(
+                3,
+                4095,
+                9,
+                EventKind::CpuDownEnter {
+                    target_cpu: Some(u32::MAX),
+                    via: CpuDownVia::Unknown,
+                    comm: Comm([0xff; 16]),
+                },
+            ),
+            ev(
+                3,
+                4095,
+                9,
+                EventKind::CpuDownEnter {
+                    target_cpu: None,
+                    via: CpuDownVia::RemoveCpu,
+                    comm: Comm([0; 16]),
+                },
+            ),
         ];
         assert_eq!(round_trip(&events), events);
     }
@@ -626,7 +837,12 @@ mod tests {
         *raw.last_mut().unwrap() = 0x42; // a value added by a newer writer
         let mut out = Vec::new();
         decode_block(&raw, 1, 1, 1, &mut out).unwrap();
-        assert_eq!(out[0].kind, EventKind::JoinEnter { path: JoinPath::Unknown });
+        assert_eq!(
+            out[0].kind,
+            EventKind::JoinEnter {
+                path: JoinPath::Unknown
+            }
+        );
     }
 
     #[test]
@@ -647,8 +863,26 @@ mod tests {
     #[test]
     fn garbage_never_panics_and_gives_errors() {
         let mut enc = BlockEncoder::new();
-        enc.push(&ev(10, 1, 2, EventKind::IpiSend { target_cpu: 3, callback: 0xc0ffee, via: IpiSendVia::CauseIpi }));
-        enc.push(&ev(11, 1, 2, EventKind::IpiSend { target_cpu: 3, callback: 0xc0ffee, via: IpiSendVia::CauseIpi }));
+        enc.push(&ev(
+            10,
+            1,
+            2,
+            EventKind::IpiSend {
+                target_cpu: 3,
+                callback: 0xc0ffee,
+                via: IpiSendVia::CauseIpi,
+            },
+        ));
+        enc.push(&ev(
+            11,
+            1,
+            2,
+            EventKind::IpiSend {
+                target_cpu: 3,
+                callback: 0xc0ffee,
+                via: IpiSendVia::CauseIpi,
+            },
+        ));
         let raw = enc.bytes().to_vec();
         for cut in 0..raw.len() {
             let mut out = Vec::new();
@@ -664,12 +898,27 @@ mod tests {
             }
         }
         let dangling = [20 | TAG_CPU_SAME, 0, 0];
-        assert!(matches!(decode_block(&dangling, 1, 0, 0, &mut Vec::new()), Err(DecodeError::Dangling { .. })));
+        assert!(matches!(
+            decode_block(&dangling, 1, 0, 0, &mut Vec::new()),
+            Err(DecodeError::Dangling { .. })
+        ));
         let unknown = [24, 0, 0, 0];
-        assert!(matches!(decode_block(&unknown, 1, 0, 0, &mut Vec::new()), Err(DecodeError::UnknownTag { .. })));
+        assert!(matches!(
+            decode_block(&unknown, 1, 0, 0, &mut Vec::new()),
+            Err(DecodeError::UnknownTag { .. })
+        ));
         let before_zero = [4 | TAG_TS_BACK, 1, 0, 0, 0];
-        assert!(matches!(decode_block(&before_zero, 1, 0, 0, &mut Vec::new()), Err(DecodeError::OutOfRange { .. })));
-        assert!(matches!(decode_block(&raw, 3, 10, 11, &mut Vec::new()), Err(DecodeError::Count { expected: 3, found: 2 })));
-        assert!(matches!(decode_block(&raw, 2, 10, 10, &mut Vec::new()), Err(DecodeError::TimeRange { ts_ns: 11, .. })));
+        assert!(matches!(
+            decode_block(&before_zero, 1, 0, 0, &mut Vec::new()),
+            Err(DecodeError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            decode_block(&raw, 3, 10, 11, &mut Vec::new()),
+            Err(DecodeError::Count { expected: 3, found: 2 })
+        ));
+        assert!(matches!(
+            decode_block(&raw, 2, 10, 10, &mut Vec::new()),
+            Err(DecodeError::TimeRange { ts_ns: 11, .. })
+        ));
     }
 }

@@ -99,7 +99,10 @@ impl<'a> Cursor<'a> {
     /// Takes `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
-            return Err(DecodeError::Eof { offset: self.pos, need: n });
+            return Err(DecodeError::Eof {
+                offset: self.pos,
+                need: n,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -167,7 +170,11 @@ impl<'a> Cursor<'a> {
     pub fn ivarint32(&mut self, what: &'static str) -> Result<i32, DecodeError> {
         let offset = self.pos;
         let v = self.ivarint()?;
-        i32::try_from(v).map_err(|_| DecodeError::OutOfRange { what, value: v as u64, offset })
+        i32::try_from(v).map_err(|_| DecodeError::OutOfRange {
+            what,
+            value: v as u64,
+            offset,
+        })
     }
 }
 
@@ -370,7 +377,11 @@ pub fn decode_footer(payload: &[u8]) -> Result<(Vec<IndexEntry>, FooterTotals), 
     let mut c = Cursor::new(payload);
     let n = c.u32()? as usize;
     if n.saturating_mul(INDEX_ENTRY_LEN) > c.remaining() {
-        return Err(DecodeError::OutOfRange { what: "block count", value: n as u64, offset: 0 });
+        return Err(DecodeError::OutOfRange {
+            what: "block count",
+            value: n as u64,
+            offset: 0,
+        });
     }
     let mut index = Vec::with_capacity(n);
     for _ in 0..n {
@@ -382,11 +393,20 @@ pub fn decode_footer(payload: &[u8]) -> Result<(Vec<IndexEntry>, FooterTotals), 
             stored_len: c.u32()?,
         });
     }
-    let mut totals = FooterTotals { events: c.u64()?, lost_records: c.u64()?, lost_events: c.u64()?, probe_counts: Vec::new() };
+    let mut totals = FooterTotals {
+        events: c.u64()?,
+        lost_records: c.u64()?,
+        lost_events: c.u64()?,
+        probe_counts: Vec::new(),
+    };
     let probes = c.u32()? as usize;
     // Each entry takes at least 10 bytes: a cap before allocating.
     if probes.saturating_mul(10) > c.remaining() {
-        return Err(DecodeError::OutOfRange { what: "probe count", value: probes as u64, offset: c.pos() });
+        return Err(DecodeError::OutOfRange {
+            what: "probe count",
+            value: probes as u64,
+            offset: c.pos(),
+        });
     }
     for _ in 0..probes {
         let len = c.u16()? as usize;
@@ -434,16 +454,30 @@ mod tests {
     #[test]
     fn overlong_or_overflowing_varints_are_errors() {
         let eleven = [0x80u8; 11];
-        assert!(matches!(Cursor::new(&eleven).uvarint(), Err(DecodeError::VarintOverflow { .. })));
+        assert!(matches!(
+            Cursor::new(&eleven).uvarint(),
+            Err(DecodeError::VarintOverflow { .. })
+        ));
         let mut ten = [0xffu8; 10];
         ten[9] = 0x02; // would need a 65th bit
-        assert!(matches!(Cursor::new(&ten).uvarint(), Err(DecodeError::VarintOverflow { .. })));
+        assert!(matches!(
+            Cursor::new(&ten).uvarint(),
+            Err(DecodeError::VarintOverflow { .. })
+        ));
         assert!(matches!(Cursor::new(&[0x80]).uvarint(), Err(DecodeError::Eof { .. })));
     }
 
     #[test]
     fn block_header_round_trips_and_rejects_damage() {
-        let h = BlockHeader { codec: CODEC_ZSTD, count: 3, raw_len: 20, stored_len: 9, min_ts: 5, max_ts: 9, payload_crc: 77 };
+        let h = BlockHeader {
+            codec: CODEC_ZSTD,
+            count: 3,
+            raw_len: 20,
+            stored_len: 9,
+            min_ts: 5,
+            max_ts: 9,
+            payload_crc: 77,
+        };
         let b = h.encode();
         assert_eq!(BlockHeader::decode(&b), Ok(h));
         let mut bad = b;
@@ -453,17 +487,37 @@ mod tests {
         bad[0] = b'X';
         assert_eq!(BlockHeader::decode(&bad), Err(BlockHeaderProblem::Magic));
         let absurd = BlockHeader { raw_len: u32::MAX, ..h }.encode();
-        assert!(matches!(BlockHeader::decode(&absurd), Err(BlockHeaderProblem::Field("raw length", _))));
+        assert!(matches!(
+            BlockHeader::decode(&absurd),
+            Err(BlockHeaderProblem::Field("raw length", _))
+        ));
     }
 
     #[test]
     fn footer_round_trips_and_caps_counts() {
-        let index = vec![IndexEntry { offset: 100, min_ts: 1, max_ts: 2, count: 3, stored_len: 4 }];
-        let totals = FooterTotals { events: 3, lost_records: 1, lost_events: 9, probe_counts: vec![("ipi.send".into(), 2)] };
+        let index = vec![IndexEntry {
+            offset: 100,
+            min_ts: 1,
+            max_ts: 2,
+            count: 3,
+            stored_len: 4,
+        }];
+        let totals = FooterTotals {
+            events: 3,
+            lost_records: 1,
+            lost_events: 9,
+            probe_counts: vec![("ipi.send".into(), 2)],
+        };
         let p = encode_footer(&index, &totals);
         assert_eq!(decode_footer(&p).unwrap(), (index, totals));
         let mut absurd = p.clone();
         absurd[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(decode_footer(&absurd), Err(DecodeError::OutOfRange { what: "block count", .. })));
+        assert!(matches!(
+            decode_footer(&absurd),
+            Err(DecodeError::OutOfRange {
+                what: "block count",
+                ..
+            })
+        ));
     }
 }

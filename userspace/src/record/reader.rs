@@ -126,7 +126,10 @@ impl FileInfo {
 
     /// Bytes of compressed blocks (headers included).
     pub fn block_bytes(&self) -> u64 {
-        self.blocks.iter().map(|b| BLOCK_HEADER_LEN as u64 + u64::from(b.stored_len)).sum()
+        self.blocks
+            .iter()
+            .map(|b| BLOCK_HEADER_LEN as u64 + u64::from(b.stored_len))
+            .sum()
     }
 
     /// A sentence for the user when the file was not finished properly or
@@ -143,21 +146,33 @@ impl FileInfo {
         let mut note = match &self.footer {
             FooterStatus::Present => String::new(),
             FooterStatus::Missing => {
-                format!("no footer: recovered {} events {upto}; the recorder did not finish", self.events)
+                format!(
+                    "no footer: recovered {} events {upto}; the recorder did not finish",
+                    self.events
+                )
             }
             FooterStatus::Corrupt { reason } => {
-                format!("footer unreadable ({reason}): recovered {} events {upto} by scanning the blocks", self.events)
+                format!(
+                    "footer unreadable ({reason}): recovered {} events {upto} by scanning the blocks",
+                    self.events
+                )
             }
         };
         if self.trailing_bytes > 0 && self.footer != FooterStatus::Present {
-            note.push_str(&format!(" ({} bytes after the last complete block ignored)", self.trailing_bytes));
+            note.push_str(&format!(
+                " ({} bytes after the last complete block ignored)",
+                self.trailing_bytes
+            ));
         }
         if !self.skipped_blocks.is_empty() {
             if !note.is_empty() {
                 note.push_str("; ");
             }
             let bytes: u64 = self.skipped_blocks.iter().map(|s| s.bytes).sum();
-            note.push_str(&format!("salvage skipped {} damaged block(s), {bytes} bytes", self.skipped_blocks.len()));
+            note.push_str(&format!(
+                "salvage skipped {} damaged block(s), {bytes} bytes",
+                self.skipped_blocks.len()
+            ));
         }
         (!note.is_empty()).then_some(note)
     }
@@ -207,7 +222,11 @@ fn header_problem(p: BlockHeaderProblem) -> BlockProblem {
 }
 
 fn io_err(path: &Path, op: impl Into<String>, source: io::Error) -> RecordError {
-    RecordError::Io { path: path.to_path_buf(), op: op.into(), source }
+    RecordError::Io {
+        path: path.to_path_buf(),
+        op: op.into(),
+        source,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -229,29 +248,45 @@ fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
 fn read_block(file: &File, file_len: u64, offset: u64, out: &mut Vec<Event>) -> Result<BlockHeader, BlockFail> {
     let have = file_len.saturating_sub(offset);
     if have < BLOCK_HEADER_LEN as u64 {
-        return Err(BlockProblem::Truncated { need: BLOCK_HEADER_LEN as u64, have }.into());
+        return Err(BlockProblem::Truncated {
+            need: BLOCK_HEADER_LEN as u64,
+            have,
+        }
+        .into());
     }
     let mut hb = [0u8; BLOCK_HEADER_LEN];
     file.read_exact_at(&mut hb, offset).map_err(BlockFail::Io)?;
     let h = BlockHeader::decode(&hb).map_err(header_problem)?;
     if h.total_len() > have {
-        return Err(BlockProblem::Truncated { need: h.total_len(), have }.into());
+        return Err(BlockProblem::Truncated {
+            need: h.total_len(),
+            have,
+        }
+        .into());
     }
     let stored = read_at(file, offset + BLOCK_HEADER_LEN as u64, h.stored_len as usize).map_err(BlockFail::Io)?;
     let actual = crc32(&stored);
     if actual != h.payload_crc {
-        return Err(BlockProblem::Checksum { expected: h.payload_crc, actual }.into());
+        return Err(BlockProblem::Checksum {
+            expected: h.payload_crc,
+            actual,
+        }
+        .into());
     }
     let raw = if h.codec == CODEC_ZSTD {
-        let raw = zstd::bulk::decompress(&stored, h.raw_len as usize)
-            .map_err(|e| BlockProblem::Decompress(e.to_string()))?;
+        let raw =
+            zstd::bulk::decompress(&stored, h.raw_len as usize).map_err(|e| BlockProblem::Decompress(e.to_string()))?;
         if raw.len() != h.raw_len as usize {
             return Err(BlockProblem::Decompress(format!("{} bytes instead of {}", raw.len(), h.raw_len)).into());
         }
         raw
     } else {
         if h.stored_len != h.raw_len {
-            return Err(BlockProblem::Field { field: "stored length", value: u64::from(h.stored_len) }.into());
+            return Err(BlockProblem::Field {
+                field: "stored length",
+                value: u64::from(h.stored_len),
+            }
+            .into());
         }
         stored
     };
@@ -321,10 +356,14 @@ impl FileSource {
     pub fn open(path: &Path, opts: OpenOptions) -> Result<FileSource, RecordError> {
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, "open", e))?;
         if meta.is_dir() {
-            return Err(RecordError::IsDirectory { path: path.to_path_buf() });
+            return Err(RecordError::IsDirectory {
+                path: path.to_path_buf(),
+            });
         }
         if !meta.is_file() {
-            return Err(RecordError::NotAFile { path: path.to_path_buf() });
+            return Err(RecordError::NotAFile {
+                path: path.to_path_buf(),
+            });
         }
         let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
         let len = file.metadata().map_err(|e| io_err(path, "stat", e))?.len();
@@ -386,7 +425,12 @@ impl FileSource {
     /// `ts_ns >= ts_ns`, using the block index; later events older than
     /// `ts_ns` (stragglers) are skipped too.
     pub fn seek_to(&mut self, ts_ns: u64) {
-        self.next_block = self.info.blocks.iter().position(|b| b.max_ts_ns >= ts_ns).unwrap_or(self.info.blocks.len());
+        self.next_block = self
+            .info
+            .blocks
+            .iter()
+            .position(|b| b.max_ts_ns >= ts_ns)
+            .unwrap_or(self.info.blocks.len());
         self.events.clear();
         self.pos = 0;
         self.min_ts = Some(ts_ns);
@@ -404,7 +448,12 @@ impl FileSource {
         let b = self.info.blocks[i];
         self.events.clear();
         self.pos = 0;
-        let bad = |problem| RecordError::BadBlock { path: self.path.clone(), block: i as u64, offset: b.offset, problem };
+        let bad = |problem| RecordError::BadBlock {
+            path: self.path.clone(),
+            block: i as u64,
+            offset: b.offset,
+            problem,
+        };
         match read_block(&self.file, self.info.file_size, b.offset, &mut self.events) {
             Ok(h) => {
                 let mismatch = if h.count != b.events {
@@ -430,7 +479,10 @@ impl FileSource {
             }
             Err(BlockFail::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 self.events.clear();
-                Err(bad(BlockProblem::Truncated { need: u64::from(b.stored_len), have: 0 }))
+                Err(bad(BlockProblem::Truncated {
+                    need: u64::from(b.stored_len),
+                    have: 0,
+                }))
             }
             Err(BlockFail::Io(e)) => Err(io_err(&self.path, format!("read block {i}"), e)),
         }
@@ -487,7 +539,11 @@ fn read_header(file: &File, path: &Path, len: u64) -> Result<(SessionInfo, u16, 
     let head = read_at(file, 0, avail).map_err(|e| io_err(path, "read header", e))?;
     let m = avail.min(FILE_MAGIC.len());
     if head[..m] != FILE_MAGIC[..m] {
-        return Err(RecordError::BadMagic { path: p(), found: hex(&head[..m]), expected: hex(&FILE_MAGIC) });
+        return Err(RecordError::BadMagic {
+            path: p(),
+            found: hex(&head[..m]),
+            expected: hex(&FILE_MAGIC),
+        });
     }
     let truncated = |need: u64| RecordError::TruncatedHeader { path: p(), len, need };
     if avail < 12 {
@@ -496,9 +552,18 @@ fn read_header(file: &File, path: &Path, len: u64) -> Result<(SessionInfo, u16, 
     let major = u16::from_le_bytes([head[8], head[9]]);
     let minor = u16::from_le_bytes([head[10], head[11]]);
     if major > FORMAT_MAJOR {
-        return Err(RecordError::FutureVersion { path: p(), major, minor, supported: FORMAT_MAJOR });
+        return Err(RecordError::FutureVersion {
+            path: p(),
+            major,
+            minor,
+            supported: FORMAT_MAJOR,
+        });
     }
-    let bad = |offset: u64, problem: String| RecordError::BadHeader { path: p(), offset, problem };
+    let bad = |offset: u64, problem: String| RecordError::BadHeader {
+        path: p(),
+        offset,
+        problem,
+    };
     if major == 0 {
         return Err(bad(8, format!("format version {major}.{minor} does not exist")));
     }
@@ -510,17 +575,27 @@ fn read_header(file: &File, path: &Path, len: u64) -> Result<(SessionInfo, u16, 
         return Err(bad(24, "header checksum mismatch".into()));
     }
     if head[12] != ENDIAN_LITTLE {
-        return Err(bad(12, format!("endianness marker {:#04x}: version 1 files are little-endian ('L')", head[12])));
+        return Err(bad(
+            12,
+            format!(
+                "endianness marker {:#04x}: version 1 files are little-endian ('L')",
+                head[12]
+            ),
+        ));
     }
     let session_len = le32(16);
     if session_len > MAX_SESSION_LEN {
-        return Err(bad(16, format!("absurd session length {session_len} (limit {MAX_SESSION_LEN})")));
+        return Err(bad(
+            16,
+            format!("absurd session length {session_len} (limit {MAX_SESSION_LEN})"),
+        ));
     }
     let data_start = FILE_HEADER_LEN as u64 + u64::from(session_len);
     if data_start > len {
         return Err(truncated(data_start));
     }
-    let json = read_at(file, FILE_HEADER_LEN as u64, session_len as usize).map_err(|e| io_err(path, "read header", e))?;
+    let json =
+        read_at(file, FILE_HEADER_LEN as u64, session_len as usize).map_err(|e| io_err(path, "read header", e))?;
     if crc32(&json) != le32(20) {
         return Err(bad(FILE_HEADER_LEN as u64, "session checksum mismatch".into()));
     }
@@ -549,7 +624,9 @@ fn read_footer(file: &File, len: u64, data_start: u64) -> Result<(Vec<IndexEntry
     let footer_offset = u64::from_le_bytes(off);
     let footer_end = len - TRAILER_LEN as u64;
     if footer_offset < data_start || footer_offset.saturating_add(FOOTER_HEADER_LEN as u64) > footer_end {
-        return Err(FooterFail::Corrupt(format!("footer offset {footer_offset} out of range")));
+        return Err(FooterFail::Corrupt(format!(
+            "footer offset {footer_offset} out of range"
+        )));
     }
     let fh = read_at(file, footer_offset, FOOTER_HEADER_LEN).map_err(FooterFail::Io)?;
     if fh[0..4] != FOOTER_MAGIC {
@@ -558,26 +635,38 @@ fn read_footer(file: &File, len: u64, data_start: u64) -> Result<(Vec<IndexEntry
     let payload_len = u64::from(u32::from_le_bytes([fh[4], fh[5], fh[6], fh[7]]));
     let expected_len = footer_end - footer_offset - FOOTER_HEADER_LEN as u64;
     if payload_len != expected_len || payload_len > MAX_FOOTER_LEN {
-        return Err(FooterFail::Corrupt(format!("footer length {payload_len} does not fit the file")));
+        return Err(FooterFail::Corrupt(format!(
+            "footer length {payload_len} does not fit the file"
+        )));
     }
     let payload =
         read_at(file, footer_offset + FOOTER_HEADER_LEN as u64, payload_len as usize).map_err(FooterFail::Io)?;
     if crc32(&payload) != u32::from_le_bytes([fh[8], fh[9], fh[10], fh[11]]) {
-        return Err(FooterFail::Corrupt(format!("footer checksum mismatch at byte offset {footer_offset}")));
+        return Err(FooterFail::Corrupt(format!(
+            "footer checksum mismatch at byte offset {footer_offset}"
+        )));
     }
     let (index, totals) = decode_footer(&payload).map_err(|e| FooterFail::Corrupt(e.to_string()))?;
     let mut next_free = data_start;
     let mut events: u64 = 0;
     for (i, e) in index.iter().enumerate() {
-        let end = e.offset.saturating_add(BLOCK_HEADER_LEN as u64 + u64::from(e.stored_len));
+        let end = e
+            .offset
+            .saturating_add(BLOCK_HEADER_LEN as u64 + u64::from(e.stored_len));
         if e.offset < next_free || end > footer_offset || e.min_ts > e.max_ts {
-            return Err(FooterFail::Corrupt(format!("index entry {i} (offset {}) is inconsistent", e.offset)));
+            return Err(FooterFail::Corrupt(format!(
+                "index entry {i} (offset {}) is inconsistent",
+                e.offset
+            )));
         }
         next_free = end;
         events += u64::from(e.count);
     }
     if events != totals.events {
-        return Err(FooterFail::Corrupt(format!("index holds {events} events, totals say {}", totals.events)));
+        return Err(FooterFail::Corrupt(format!(
+            "index holds {events} events, totals say {}",
+            totals.events
+        )));
     }
     Ok((index, totals))
 }
@@ -626,7 +715,12 @@ fn info_from_footer(
 /// runs past the end of the file, or bytes that hold no further valid
 /// block, end the scan (the torn tail of a killed recorder).
 fn scan(file: &File, path: &Path, len: u64, data_start: u64, salvage: bool) -> Result<Scan, RecordError> {
-    let mut s = Scan { blocks: Vec::new(), skipped: Vec::new(), trailing: 0, counts: Counts::default() };
+    let mut s = Scan {
+        blocks: Vec::new(),
+        skipped: Vec::new(),
+        trailing: 0,
+        counts: Counts::default(),
+    };
     let mut off = data_start;
     let mut block: u64 = 0;
     let mut events = Vec::new();
@@ -678,7 +772,12 @@ fn scan(file: &File, path: &Path, len: u64, data_start: u64, salvage: bool) -> R
                         break;
                     }
                     _ if !salvage => {
-                        return Err(RecordError::BadBlock { path: path.to_path_buf(), block, offset: off, problem });
+                        return Err(RecordError::BadBlock {
+                            path: path.to_path_buf(),
+                            block,
+                            offset: off,
+                            problem,
+                        });
                     }
                     next => {
                         let next = next.unwrap_or(len);
@@ -686,8 +785,13 @@ fn scan(file: &File, path: &Path, len: u64, data_start: u64, salvage: bool) -> R
                             block,
                             offset: off,
                             bytes: next - off,
-                            reason: RecordError::BadBlock { path: path.to_path_buf(), block, offset: off, problem }
-                                .to_string(),
+                            reason: RecordError::BadBlock {
+                                path: path.to_path_buf(),
+                                block,
+                                offset: off,
+                                problem,
+                            }
+                            .to_string(),
                         });
                         off = next;
                     }

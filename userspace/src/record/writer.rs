@@ -120,7 +120,11 @@ impl std::fmt::Debug for Writer {
 }
 
 fn io_err(path: &Path, op: impl Into<String>, source: io::Error) -> RecordError {
-    RecordError::Io { path: path.to_path_buf(), op: op.into(), source }
+    RecordError::Io {
+        path: path.to_path_buf(),
+        op: op.into(),
+        source,
+    }
 }
 
 fn open_new(path: &Path) -> io::Result<File> {
@@ -138,30 +142,50 @@ impl Writer {
     /// is always an error.
     pub fn create(path: &Path, session: &SessionInfo, opts: WriterOptions) -> Result<Writer, RecordError> {
         match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => return Err(RecordError::IsDirectory { path: path.to_path_buf() }),
-            Ok(_) if !opts.force => return Err(RecordError::Exists { path: path.to_path_buf() }),
+            Ok(m) if m.is_dir() => {
+                return Err(RecordError::IsDirectory {
+                    path: path.to_path_buf(),
+                })
+            }
+            Ok(_) if !opts.force => {
+                return Err(RecordError::Exists {
+                    path: path.to_path_buf(),
+                })
+            }
             Ok(_) => std::fs::remove_file(path).map_err(|e| io_err(path, "remove the existing file", e))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(path, "stat", e)),
         }
         let mut file = open_new(path).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => RecordError::Exists { path: path.to_path_buf() },
+            io::ErrorKind::AlreadyExists => RecordError::Exists {
+                path: path.to_path_buf(),
+            },
             _ => io_err(path, "create", e),
         })?;
 
-        let json = serde_json::to_vec(session)
-            .map_err(|source| RecordError::EncodeSession { path: path.to_path_buf(), source })?;
+        let json = serde_json::to_vec(session).map_err(|source| RecordError::EncodeSession {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let session_len = u32::try_from(json.len()).ok().filter(|&l| l <= MAX_SESSION_LEN);
         let Some(session_len) = session_len else {
             let _ = std::fs::remove_file(path);
             return Err(RecordError::BadHeader {
                 path: path.to_path_buf(),
                 offset: 16,
-                problem: format!("session header of {} bytes exceeds the {MAX_SESSION_LEN}-byte limit", json.len()),
+                problem: format!(
+                    "session header of {} bytes exceeds the {MAX_SESSION_LEN}-byte limit",
+                    json.len()
+                ),
             });
         };
-        let header =
-            FileHeader { major: FORMAT_MAJOR, minor: FORMAT_MINOR, session_len, session_crc: crc32(&json) }.encode();
+        let header = FileHeader {
+            major: FORMAT_MAJOR,
+            minor: FORMAT_MINOR,
+            session_len,
+            session_crc: crc32(&json),
+        }
+        .encode();
         let mut buf = Vec::with_capacity(FILE_HEADER_LEN + json.len());
         buf.extend_from_slice(&header);
         buf.extend_from_slice(&json);
@@ -238,7 +262,9 @@ impl Writer {
     pub fn flush_due(&mut self, now: Instant) -> Result<(), RecordError> {
         self.check_failed()?;
         match self.block_opened {
-            Some(opened) if !self.enc.is_empty() && now.saturating_duration_since(opened) >= self.opts.block_interval => {
+            Some(opened)
+                if !self.enc.is_empty() && now.saturating_duration_since(opened) >= self.opts.block_interval =>
+            {
                 self.write_block()
             }
             _ => Ok(()),
@@ -272,7 +298,9 @@ impl Writer {
     /// True once the file reached `max_size`: the caller should stop and
     /// [`finish`](Self::finish).
     pub fn is_full(&self) -> bool {
-        self.opts.max_size.is_some_and(|max| self.bytes_written + self.enc.bytes().len() as u64 / 4 >= max)
+        self.opts
+            .max_size
+            .is_some_and(|max| self.bytes_written + self.enc.bytes().len() as u64 / 4 >= max)
     }
 
     /// Writes the last block, the footer and the trailer, and syncs the
@@ -321,7 +349,10 @@ impl Writer {
 
     fn check_failed(&self) -> Result<(), RecordError> {
         match &self.failed {
-            Some(first) => Err(RecordError::WriterFailed { path: self.path.clone(), first: first.clone() }),
+            Some(first) => Err(RecordError::WriterFailed {
+                path: self.path.clone(),
+                first: first.clone(),
+            }),
             None => Ok(()),
         }
     }

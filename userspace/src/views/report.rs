@@ -124,14 +124,18 @@ fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
 fn write_attempt(out: &mut dyn Write, a: &Attempt, base: u64) -> io::Result<()> {
     let result = a.result.map_or_else(|| "no result".to_string(), |r| format!("result {}", code(r, a.result_name.as_deref())));
     let delay = a.delay_before_ns.map(|d| format!(", after a {} wait", fmt_dur(d))).unwrap_or_default();
-    writeln!(
-        out,
-        "    {result}{delay}; CPUs joined {}/{} (expected {}, joined {})",
-        a.cpus_joined.len(),
-        a.cpus_expected.len(),
-        cpus(&a.cpus_expected),
-        cpus(&a.cpus_joined)
-    )?;
+    if a.cpus_expected.is_empty() && a.cpus_joined.is_empty() {
+        writeln!(out, "    {result}{delay}; no CPU reached the join")?;
+    } else {
+        writeln!(
+            out,
+            "    {result}{delay}; CPUs joined {}/{} (expected {}, joined {})",
+            a.cpus_joined.len(),
+            a.cpus_expected.len(),
+            cpus(&a.cpus_expected),
+            cpus(&a.cpus_joined)
+        )?;
+    }
     for p in &a.phases {
         writeln!(out, "    {:<10} {:>16} {:>10}", p.name, rel(p.start_ns, base), span(p))?;
     }

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use super::kernel_log;
 use super::qmp::{self, WakerLog};
 use super::util;
-use super::IcMode;
+use super::{Firmware, IcMode};
 
 const QEMU: &str = "qemu-system-ppc64";
 /// How long a guest may go on after the first crash signature (to get the
@@ -47,6 +47,9 @@ pub struct GuestConfig {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     pub cpu: &'static str,
+    pub firmware: Firmware,
+    /// Extra kernel command-line words.
+    pub extra_append: String,
     pub smp: u32,
     pub memory_mib: u32,
     pub ic_mode: IcMode,
@@ -111,7 +114,7 @@ impl Outcome {
         let shown: String = self
             .console
             .lines()
-            .filter(|l| !is_base64_line(l.trim()))
+            .filter(|l| !is_base64_line(l.trim()) && !l.starts_with("===LPMT-FILE-"))
             .collect::<Vec<_>>()
             .join("\n");
         println!("vm-test:   console tail:\n{}", indent(&util::tail(&shown, 40)));
@@ -133,7 +136,11 @@ fn is_base64_line(l: &str) -> bool {
 
 /// The QEMU command line for a guest.
 fn qemu_command(cfg: &GuestConfig, qmp_sock: &Path) -> Command {
-    let mut machine = String::from("pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off");
+    let mut machine = String::from("pseries");
+    if cfg.firmware == Firmware::Vof {
+        machine.push_str(",x-vof=on");
+    }
+    machine.push_str(",cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off");
     machine.push_str(match cfg.ic_mode {
         IcMode::Xive => ",ic-mode=xive",
         IcMode::Xics => ",ic-mode=xics",
@@ -141,6 +148,10 @@ fn qemu_command(cfg: &GuestConfig, qmp_sock: &Path) -> Command {
     let mut append = format!("console=hvc0 printk.time=1 lpmt.scenario={}", cfg.scenario);
     if !cfg.with_lpmtrace {
         append.push_str(" lpmt.nolpmtrace=1");
+    }
+    if !cfg.extra_append.is_empty() {
+        append.push(' ');
+        append.push_str(&cfg.extra_append);
     }
     let mut c = Command::new(QEMU);
     c.args(["-M", &machine, "-cpu", cfg.cpu])

@@ -156,6 +156,16 @@ impl HostLpmtrace {
         parse_jsonl(&text).context("`lpmtrace dump --format jsonl`")
     }
 
+    /// Whether this lpmtrace has a subcommand (`lpmtrace SUB --help` works).
+    pub fn supports(&self, sub: &str) -> bool {
+        Command::new(&self.path)
+            .args([sub, "--help"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// `lpmtrace report FILE --json`, parsed.
     pub fn report(&self, file: &Path, save: &Path) -> Result<Value> {
         let text = self.run(&["report", "{}", "--json"], file, save)?;

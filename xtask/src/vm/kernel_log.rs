@@ -130,19 +130,40 @@ fn new_migration() -> Migration {
 }
 
 /// Reconstructs the migrations from a kernel log.
+///
+/// A migration opens at `watchdog: Set the NMI watchdog timeout factor to
+/// N%` with N != 0 (pseries_migrate_partition raises it first; Debian's 6.1
+/// and 6.12 print it) or at the first `calling ibm,suspend-me` when nothing
+/// is open. Messages that only qualify an attempt (premature H_JOIN
+/// returns, errors) arriving while nothing is open belong to the migration
+/// that closed last.
 pub fn parse_lpm(log: &str) -> LpmLog {
     let mut out = LpmLog::default();
     let mut cur: Option<Migration> = None;
+    // The migration a qualifying message belongs to.
+    fn target<'a>(cur: &'a mut Option<Migration>, done: &'a mut [Migration]) -> &'a mut Migration {
+        if cur.is_none() && !done.is_empty() {
+            return done.last_mut().unwrap();
+        }
+        cur.get_or_insert_with(new_migration)
+    }
     for line in log.lines() {
-        if line.contains("calling ibm,suspend-me on CPU") {
+        if let Some(pct) = num_after(line, "NMI watchdog timeout factor to") {
+            if pct != 0 {
+                if let Some(m) = cur.take() {
+                    out.migrations.push(m);
+                }
+                cur = Some(new_migration());
+            }
+        } else if line.contains("calling ibm,suspend-me on CPU") {
             cur.get_or_insert_with(new_migration).suspend_calls += 1;
         } else if line.contains("ibm,suspend-me error:") {
             let e = num_after(line, "ibm,suspend-me error:").unwrap_or(0);
-            cur.get_or_insert_with(new_migration).suspend_errors.push(e);
+            target(&mut cur, &mut out.migrations).suspend_errors.push(e);
         } else if line.contains("premature return from H_JOIN") {
-            cur.get_or_insert_with(new_migration).premature_joins += 1;
+            target(&mut cur, &mut out.migrations).premature_joins += 1;
         } else if line.contains("H_JOIN error") {
-            cur.get_or_insert_with(new_migration).join_errors += 1;
+            target(&mut cur, &mut out.migrations).join_errors += 1;
         } else if line.contains("Partition suspend attempt") {
             // "Partition suspend attempt 1 of 5 error: -11"
             let n = num_after(line, "attempt").unwrap_or(0) as u32;
@@ -162,8 +183,7 @@ pub fn parse_lpm(log: &str) -> LpmLog {
             match out.migrations.last_mut() {
                 Some(Migration { end: MigrationEnd::Cancelled { rejected }, .. }) if rejected.is_none() && cur.is_none() => *rejected = r,
                 _ => {
-                    // A cancel without the attempts we know (e.g. a single
-                    // failure path of another kernel): close what is open.
+                    // A cancel without the attempts we know: close what is open.
                     let mut m = cur.take().unwrap_or_else(new_migration);
                     m.end = MigrationEnd::Cancelled { rejected: r };
                     out.migrations.push(m);
@@ -317,6 +337,26 @@ mobility: waiting for memory transfer to complete...
         assert_eq!(l.migrations[0].end, MigrationEnd::Resumed);
         assert_eq!(l.migrations[0].suspend_calls, 2);
         assert_eq!(l.migrations[0].attempt_errors.len(), 1);
+    }
+
+    #[test]
+    fn stray_lines_after_resume() {
+        let log = "\
+[ 3.0] watchdog: Set the NMI watchdog timeout factor to 200%
+[ 3.1] mobility: calling ibm,suspend-me on CPU 0
+[ 5.1] mobility: waiting for memory transfer to complete...
+[ 5.2] mobility: premature return from H_JOIN on CPU 2, retrying
+[ 5.3] watchdog: Set the NMI watchdog timeout factor to 0%
+[ 6.0] watchdog: Set the NMI watchdog timeout factor to 200%
+[ 6.1] mobility: premature return from H_JOIN on CPU 1, retrying
+[ 6.2] mobility: calling ibm,suspend-me on CPU 3
+[ 8.2] mobility: waiting for memory transfer to complete...
+";
+        let l = parse_lpm(log);
+        assert_eq!(l.migrations.len(), 2);
+        assert_eq!(l.migrations[0].premature_joins, 1);
+        assert_eq!(l.migrations[1].premature_joins, 1);
+        assert_eq!(l.resumed(), 2);
     }
 
     #[test]

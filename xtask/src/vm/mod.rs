@@ -73,6 +73,16 @@ impl fmt::Display for IcMode {
     }
 }
 
+/// Guest firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Firmware {
+    /// QEMU's Virtual Open Firmware (`-M pseries,x-vof=on`): boots the
+    /// kernel directly, saving SLOF's ~10 s per guest.
+    Vof,
+    /// SLOF, QEMU's default pseries firmware.
+    Slof,
+}
+
 /// How packages are fetched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FetchMethod {
@@ -154,6 +164,16 @@ pub struct VmTestArgs {
     /// How long a suspended guest stays suspended before `system_wakeup`.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     pub wake_delay_ms: u64,
+
+    /// Extra guest kernel command-line words, e.g. `lpmt.triggers=10`
+    /// (migrations per migrate-smp/-hotplug guest), `lpmt.live=40` (live
+    /// seconds in hotplug-ipi), `lpmt.rounds=5` (hotplug rounds). Repeatable.
+    #[arg(long = "guest-arg", value_name = "WORD")]
+    pub guest_args: Vec<String>,
+
+    /// Guest firmware.
+    #[arg(long, value_enum, default_value = "vof")]
+    pub firmware: Firmware,
 
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 2048, value_name = "MIB")]
@@ -276,10 +296,24 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
     let mut results = Vec::new();
     for job in &jobs {
         let dir = run_dir.join(job.dir_name());
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let k = &job.kernel;
+        std::fs::write(
+            dir.join("kernel.txt"),
+            format!(
+                "package={}\nversion={}\nvmlinux={}\nconfig={}\n",
+                k.package,
+                k.version,
+                k.vmlinux.display(),
+                k.config.display()
+            ),
+        )?;
         let config = guest::GuestConfig {
             kernel: job.kernel.vmlinux.clone(),
             initrd: initrd.clone(),
             cpu: args.cpu.qemu_name(),
+            firmware: args.firmware,
+            extra_append: args.guest_args.join(" "),
             smp: args.smp,
             memory_mib: args.memory,
             ic_mode: job.ic_mode,

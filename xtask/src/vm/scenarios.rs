@@ -27,6 +27,8 @@ pub struct CheckContext<'a> {
     pub host: Option<&'a HostLpmtrace>,
     pub smp: u32,
     pub ic_mode: IcMode,
+    /// The guest kernel (for kernel-specific expectations).
+    #[allow(dead_code)]
     pub kernel: &'a Kernel,
 }
 
@@ -189,12 +191,17 @@ fn common(ctx: &CheckContext, v: &mut Verdict) -> String {
     if dmesg.is_empty() && matches!(o.end, End::Completed { .. }) {
         v.failures.push("dmesg.txt did not come back".into());
     }
-    // Console crashes are already the End; dmesg also has what a quiet
-    // console loglevel hid (WARN during the transfer, etc.).
+    // Every crash line, from the console and from dmesg (which also has
+    // what the quiet console loglevel hid during the transfer), once.
     let mut seen = std::collections::BTreeSet::new();
-    for (sig, line) in kernel_log::crashes(&dmesg) {
-        if !matches!(&o.end, End::Crashed { line: l, .. } if line.contains(l.as_str()) || l.contains(line.as_str())) && seen.insert(line.clone()) {
-            v.failures.push(format!("dmesg shows {sig}: {line}"));
+    if let End::Crashed { line, .. } = &o.end {
+        seen.insert(line.clone());
+    }
+    let console = o.crashes.iter().map(|(s, l)| ("console", s.clone(), l.clone()));
+    let from_dmesg = kernel_log::crashes(&dmesg).into_iter().map(|(s, l)| ("dmesg", s, l));
+    for (src, sig, line) in console.chain(from_dmesg) {
+        if seen.insert(line.clone()) {
+            v.failures.push(format!("{src} shows {sig}: {line}"));
         }
     }
     if ctx.host.is_some() {
@@ -221,7 +228,7 @@ fn check_doctor(ctx: &CheckContext, v: &mut Verdict) {
 /// --format jsonl` must succeed, `report --json` must print JSON, and the
 /// events must include the hcalls in `want` ((opcode, name, retval)).
 /// Also checks that the guest's `record` exited cleanly on SIGINT.
-fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str, Option<i64>)]) {
+fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str, Option<i64>)], lpm: Option<&kernel_log::LpmLog>) {
     let Some(host) = ctx.host else { return };
     let timings = ctx.outcome.text("timings.txt").unwrap_or_default();
     match timings.lines().find(|l| l.starts_with(&format!("record-stop name={name} "))) {
@@ -253,9 +260,56 @@ fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str
                     )
                 });
             }
+            if let Some(lpm) = lpm {
+                let trig = kernel_log::parse_triggers(&ctx.outcome.text("triggers.txt").unwrap_or_default());
+                recording_matches_kernel(v, &file, &events, lpm, &trig);
+            }
         }
     }
-    if let Err(e) = host.report(path, &save.join(format!("{name}.report"))) {
+    report_checks(host, v, path, &save.join(format!("{name}.report")));
+}
+
+/// The recording's events (`lpmtrace dump --format jsonl`) tell the same
+/// story as the kernel log and the trigger writes: one sysfs trigger
+/// enter/exit per write with the same outcome, one successful
+/// rtas_ibm_suspend_me per resume, one failed one per `ibm,suspend-me
+/// error`, one H_VASI_SIGNAL per cancel. Counts are only compared when the
+/// recording lost nothing.
+fn recording_matches_kernel(v: &mut Verdict, file: &str, events: &[Value], lpm: &kernel_log::LpmLog, trig: &[kernel_log::Trigger]) {
+    let kind = |e: &Value| e.get("event").and_then(Value::as_str).unwrap_or("").to_string();
+    let int = |e: &Value, k: &str| e.get(k).and_then(Value::as_i64);
+    if events.iter().any(|e| kind(e) == "lost") {
+        v.fact(format!("{file} lost events: counts not compared"));
+        return;
+    }
+    let exits: Vec<i64> = events
+        .iter()
+        .filter(|e| kind(e) == "trigger-exit" && e.get("source").and_then(Value::as_str) == Some("sysfs"))
+        .filter_map(|e| int(e, "ret"))
+        .collect();
+    v.require(exits.len() == trig.len(), || format!("{file}: {} sysfs trigger exits for {} writes", exits.len(), trig.len()));
+    for (t, ret) in trig.iter().zip(&exits) {
+        v.require((t.rc == 0) == (*ret >= 0), || format!("{file}: {} wrote rc={} but the trigger returned {ret}", t.label, t.rc));
+    }
+    let suspend: Vec<i64> = events.iter().filter(|e| kind(e) == "suspend-exit").filter_map(|e| int(e, "ret")).collect();
+    let ok = suspend.iter().filter(|r| **r == 0).count();
+    let errors: usize = lpm.migrations.iter().map(|m| m.suspend_errors.len()).sum();
+    v.require(ok == lpm.resumed(), || format!("{file}: {ok} successful rtas_ibm_suspend_me returns for {} resumes", lpm.resumed()));
+    v.require(suspend.len() - ok == errors, || {
+        format!("{file}: {} failed rtas_ibm_suspend_me returns for {errors} `ibm,suspend-me error` lines", suspend.len() - ok)
+    });
+    let cancels = events.iter().filter(|e| kind(e) == "hcall-enter" && int(e, "opcode") == Some(H_VASI_SIGNAL.0 as i64)).count();
+    v.require(cancels == lpm.cancelled(), || format!("{file}: {cancels} H_VASI_SIGNAL calls for {} cancels", lpm.cancelled()));
+}
+
+/// `lpmtrace report FILE --json` prints JSON. Skipped (noted in the
+/// verdict) while the host lpmtrace has no `report` subcommand.
+fn report_checks(host: &HostLpmtrace, v: &mut Verdict, path: &Path, save: &Path) {
+    if !host.supports("report") {
+        v.fact("report: not in this lpmtrace, skipped");
+        return;
+    }
+    if let Err(e) = host.report(path, save) {
         v.failures.push(format!("{e:#}"));
     }
 }
@@ -267,11 +321,26 @@ const H_CONTINUE: i64 = 18;
 /// Every trigger has one migration in the kernel log, and they agree:
 /// rc 0 <=> resumed; a failed write is an EAGAIN after 5 failed attempts.
 /// Each resume needed exactly one QMP wake-up.
-fn triggers_vs_kernel(ctx: &CheckContext, v: &mut Verdict, dmesg: &str, expect: usize) -> kernel_log::LpmLog {
+fn triggers_vs_kernel(ctx: &CheckContext, v: &mut Verdict, dmesg: &str, default_expect: usize) -> kernel_log::LpmLog {
+    // The script states how many triggers it ran (lpmt.triggers=N overrides).
+    let expect = ctx
+        .outcome
+        .text("expect.txt")
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("triggers=").and_then(|n| n.trim().parse().ok()))
+        })
+        .unwrap_or(default_expect);
     let trig = kernel_log::parse_triggers(&ctx.outcome.text("triggers.txt").unwrap_or_default());
     let lpm = kernel_log::parse_lpm(dmesg);
     v.fact(lpm.summary());
-    v.require(trig.len() == expect, || format!("{} trigger write(s) completed, expected {expect}", trig.len()));
+    if !trig.is_empty() {
+        let ms: Vec<String> = trig.iter().map(|t| t.ms.to_string()).collect();
+        v.fact(format!("trigger writes took {} ms", ms.join("/")));
+    }
+    v.require(trig.len() == expect, || {
+        format!("{} trigger write(s) completed, expected {expect}", trig.len())
+    });
     v.require(lpm.migrations.len() == trig.len(), || {
         format!("the kernel log shows {} migration(s) for {} trigger(s)", lpm.migrations.len(), trig.len())
     });
@@ -326,7 +395,7 @@ fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
     });
     all_online_at_end(ctx, &mut v);
     // One CPU online: its H_JOIN returns H_CONTINUE and it suspends.
-    recording(ctx, &mut v, "solo", &[(H_JOIN.0, H_JOIN.1, Some(H_CONTINUE))]);
+    recording(ctx, &mut v, "solo", &[(H_JOIN.0, H_JOIN.1, Some(H_CONTINUE))], Some(&lpm));
     v.done()
 }
 
@@ -343,7 +412,7 @@ fn check_migrate_smp(ctx: &CheckContext) -> Result<Verdict> {
     if lpm.resumed() > 0 || lpm.suspend_calls() > 0 {
         want.push((H_JOIN.0, H_JOIN.1, Some(H_CONTINUE)));
     }
-    recording(ctx, &mut v, "smp", &want);
+    recording(ctx, &mut v, "smp", &want, Some(&lpm));
     v.done()
 }
 
@@ -367,7 +436,7 @@ fn check_migrate_hotplug(ctx: &CheckContext) -> Result<Verdict> {
     if lpm.cancelled() > 0 {
         want.push((H_VASI_SIGNAL.0, H_VASI_SIGNAL.1, Some(-2)));
     }
-    recording(ctx, &mut v, "hotplug", &want);
+    recording(ctx, &mut v, "hotplug", &want, Some(&lpm));
     v.done()
 }
 

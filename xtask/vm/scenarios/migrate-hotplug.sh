@@ -2,6 +2,7 @@
 # migrations are triggered, under `lpmtrace record`. Nothing may crash or
 # hang; every trigger and every hotplug write must complete.
 n=$(lpmt_cmdline lpmt.triggers || echo 2)
+echo "triggers=$n" >> "$LPMT_OUT/expect.txt"
 lpmt_snapshot_interrupts before
 lpmt_record_start hotplug
 lpmt_hotplug_loop_start

@@ -3,6 +3,7 @@
 # while a vCPU is not parked); the kernel retries up to 5 times and then
 # cancels with H_VASI_SIGNAL, which QEMU rejects (-2).
 n=$(lpmt_cmdline lpmt.triggers || echo 3)
+echo "triggers=$n" >> "$LPMT_OUT/expect.txt"
 lpmt_snapshot_interrupts before
 lpmt_log "online CPUs: $(cat /sys/devices/system/cpu/online)"
 lpmt_record_start smp

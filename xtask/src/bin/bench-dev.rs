@@ -1,18 +1,18 @@
-//! TEMPORARY development entry point for the vm-test module until
-//! xtask/src/main.rs wires `vm-test`; delete before handing over.
-#[path = "../vm/mod.rs"]
-mod vm;
+//! TEMPORARY development entry point for the bench module until
+//! xtask/src/main.rs wires `bench`; delete before handing over.
+#[path = "../bench/mod.rs"]
+mod bench;
 
 use clap::Parser;
 
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]
-    args: vm::VmTestArgs,
+    args: bench::BenchArgs,
 }
 
 fn main() -> std::process::ExitCode {
-    match vm::run(&Cli::parse().args) {
+    match bench::run(&Cli::parse().args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xtask: error: {e:#}");

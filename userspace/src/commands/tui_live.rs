@@ -1,0 +1,73 @@
+//! `lpmtrace live` without `--plain`: the interactive screen over a live
+//! capture. The capture (and the optional `--record` file) runs on the
+//! async side; the screen runs on its own thread and drains a bounded
+//! channel (see [`crate::tui::live`]), so drawing never slows the reader.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::capture::{Capture, CaptureOptions};
+use crate::record::{Writer, WriterOptions};
+use crate::tui::{self, live::ChannelSink};
+
+use super::live::LiveArgs;
+
+/// Runs the live screen until the user quits (or `--duration` ends the
+/// capture and the user then quits). With `--record FILE` every event is
+/// also written to FILE, exactly as `record` would.
+pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
+    tui::terminal::require_terminal("live")?;
+    let capture = Capture::start(CaptureOptions {
+        duration: args.duration,
+        attach: args.probes.attach_options()?,
+        ..CaptureOptions::default()
+    })?;
+    let session = capture.session().clone();
+    let record = match &args.record {
+        Some(path) => Some(Writer::create(
+            path,
+            &session,
+            WriterOptions {
+                force: args.force,
+                block_interval: super::record::CRASH_BLOCK_INTERVAL,
+                ..WriterOptions::default()
+            },
+        )?),
+        None => None,
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(tui::live::CHANNEL_DEPTH);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ui_stop = Arc::clone(&stop);
+    let ui_session = session.clone();
+    let ui = std::thread::Builder::new().name("lpmtrace-tui".into()).spawn(move || {
+        let result = tui::run_live_ui(ui_session, rx);
+        ui_stop.store(true, Ordering::Relaxed);
+        result
+    })?;
+
+    let mut sink = ChannelSink::new(tx, record, stop);
+    let captured = capture.run(&mut sink).await;
+    let why = match &captured {
+        Ok(s) => format!("{} events, {} lost in {:.1}s", s.events, s.lost, s.elapsed.as_secs_f64()),
+        Err(e) => format!("error: {e:#}"),
+    };
+    sink.end(why);
+    let writer = sink.record.take();
+    drop(sink);
+    // Finish the file whatever happened, so it stays complete.
+    let written = writer.map(Writer::finish).transpose();
+    // The screen stays up after the capture ends until the user quits.
+    let ui_result = ui.join().map_err(|_| anyhow::anyhow!("the screen thread panicked (terminal restored)"))?;
+    ui_result?;
+    let summary = captured?;
+    if let Some(s) = written? {
+        eprintln!("lpmtrace: recorded {} events to {}", s.events, s.path.display());
+    }
+    eprintln!(
+        "lpmtrace: {} events in {:.1}s, {} lost",
+        summary.events,
+        summary.elapsed.as_secs_f64(),
+        summary.lost
+    );
+    Ok(())
+}

@@ -1,0 +1,748 @@
+//! The TUI state: the [`Model`] (data), which pane has the focus, the open
+//! overlay, the replay clock, scroll positions and the log filter, with
+//! methods named after what the user asked for.
+//!
+//! [`App::apply`] carries out an [`Action`] and returns an [`Effect`] for
+//! the loop to perform (quitting, repositioning the replay); the app never
+//! does I/O and never reads the wall clock, so every transition is unit
+//! tested. This module never imports the views.
+
+use std::collections::HashMap;
+
+use crate::analysis::{Finding, FindingKind, Thresholds};
+use crate::events::{session::SessionInfo, Event};
+
+use super::input::{Action, InputMode};
+use super::log::LogFilter;
+use super::model::Model;
+
+/// Replay speeds `+` and `-` step through.
+pub const SPEEDS: &[f64] = &[0.01, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, 1000.0];
+/// Rows PgUp / PgDn move.
+pub const PAGE: usize = 10;
+
+/// The panes, in Tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// Migrations and their attempts.
+    Migrations,
+    /// Findings, newest first.
+    Findings,
+    /// CPU lanes.
+    Cpus,
+    /// Event log.
+    Events,
+}
+
+impl Focus {
+    const ORDER: [Focus; 4] = [Focus::Migrations, Focus::Findings, Focus::Cpus, Focus::Events];
+
+    fn step(self, by: isize) -> Focus {
+        let i = Self::ORDER.iter().position(|f| *f == self).unwrap_or(0) as isize;
+        Self::ORDER[(i + by).rem_euclid(Self::ORDER.len() as isize) as usize]
+    }
+}
+
+/// What identifies a finding across report refreshes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindingKey {
+    /// Its time.
+    pub ts_ns: u64,
+    /// Its kind.
+    pub kind: FindingKind,
+    /// Its migration.
+    pub migration: Option<u32>,
+    /// Its CPUs.
+    pub cpus: Vec<u32>,
+}
+
+impl FindingKey {
+    /// The key of `f`.
+    pub fn of(f: &Finding) -> Self {
+        FindingKey { ts_ns: f.ts_ns, kind: f.kind, migration: f.migration, cpus: f.cpus.clone() }
+    }
+
+    fn is(&self, f: &Finding) -> bool {
+        f.ts_ns == self.ts_ns && f.kind == self.kind && f.migration == self.migration && f.cpus == self.cpus
+    }
+}
+
+/// An overlay over the main screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    /// Nothing open.
+    None,
+    /// Key help.
+    Help,
+    /// One finding: explanation, evidence, next step.
+    Finding {
+        /// Which finding.
+        key: FindingKey,
+        /// Selected evidence entry.
+        evidence: usize,
+    },
+    /// Probe coverage.
+    Coverage,
+}
+
+/// The replay clock.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayClock {
+    /// Speed factor (1.0 = real time).
+    pub speed: f64,
+    /// Current position (event clock); events up to it are shown.
+    pub pos_ns: u64,
+    /// First event of the recording.
+    pub start_ns: u64,
+    /// Last event of the recording.
+    pub end_ns: u64,
+}
+
+/// Live capture or replay of a recording.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    /// Live capture.
+    Live {
+        /// Set when the capture stopped (why).
+        ended: Option<String>,
+    },
+    /// Replay of a recording.
+    Replay {
+        /// The file shown in the header.
+        file: String,
+        /// Position and speed.
+        clock: ReplayClock,
+    },
+}
+
+/// What the loop must do after an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing beyond redrawing.
+    None,
+    /// Restore the terminal and exit.
+    Quit,
+    /// Replay: show the recording as of this time (feeding or re-feeding
+    /// the model), then redraw.
+    Seek(u64),
+}
+
+/// The whole TUI state.
+#[derive(Debug)]
+pub struct App {
+    /// Session header of the capture or recording.
+    pub session: SessionInfo,
+    /// Data behind the panes.
+    pub model: Model,
+    /// Live or replay.
+    pub mode: Mode,
+    /// Paused (replay: the clock stands; live: the display is frozen).
+    pub paused: bool,
+    /// Focused pane.
+    pub focus: Focus,
+    /// Open overlay.
+    pub overlay: Overlay,
+    /// Applied event-log filter.
+    pub filter: LogFilter,
+    /// Filter being typed (after `/`).
+    pub filter_edit: Option<String>,
+    /// Event log: `None` follows the tail, `Some(pos)` pins that event as
+    /// the selected bottom line.
+    pub log_anchor: Option<u64>,
+    /// First migration line shown.
+    pub migrations_scroll: usize,
+    /// First CPU row shown.
+    pub cpu_scroll: usize,
+    /// Group CPUs so all fit the lanes pane.
+    pub compress: bool,
+    /// Selected finding (`None`: the newest).
+    pub finding_sel: Option<FindingKey>,
+    /// Replay: the findings of the whole recording (what `report` prints),
+    /// shown as the position passes them.
+    pub all_findings: Option<Vec<Finding>>,
+    /// Replay: evidence events of every finding, by stream position.
+    pub evidence_events: HashMap<u64, Event>,
+    /// Events per second (set by the loop).
+    pub rate: f64,
+    /// A one-line message for the footer (cleared on the next key).
+    pub status: Option<String>,
+    /// Time the lanes and migrations are drawn at (frozen while a live
+    /// display is paused).
+    pub view_now_ns: u64,
+}
+
+impl App {
+    /// State for a live capture.
+    pub fn live(session: SessionInfo, thresholds: Thresholds) -> Self {
+        Self::with_mode(session, thresholds, Mode::Live { ended: None })
+    }
+
+    /// State for the replay of `file`, with the recording's findings and
+    /// their evidence events (from a first pass over the file).
+    pub fn replay(
+        session: SessionInfo,
+        thresholds: Thresholds,
+        file: String,
+        clock: ReplayClock,
+        findings: Vec<Finding>,
+        evidence_events: HashMap<u64, Event>,
+    ) -> Self {
+        let mut app = Self::with_mode(session, thresholds, Mode::Replay { file, clock });
+        app.all_findings = Some(findings);
+        app.evidence_events = evidence_events;
+        app.view_now_ns = clock.pos_ns;
+        app
+    }
+
+    fn with_mode(session: SessionInfo, thresholds: Thresholds, mode: Mode) -> Self {
+        App {
+            model: Model::new(&session, thresholds),
+            session,
+            mode,
+            paused: false,
+            focus: Focus::Migrations,
+            overlay: Overlay::None,
+            filter: LogFilter::default(),
+            filter_edit: None,
+            log_anchor: None,
+            migrations_scroll: 0,
+            cpu_scroll: 0,
+            compress: false,
+            finding_sel: None,
+            all_findings: None,
+            evidence_events: HashMap::new(),
+            rate: 0.0,
+            status: None,
+            view_now_ns: 0,
+        }
+    }
+
+    /// Which keys apply now.
+    pub fn input_mode(&self) -> InputMode {
+        if self.filter_edit.is_some() {
+            InputMode::FilterEdit
+        } else if self.overlay != Overlay::None {
+            InputMode::Overlay
+        } else {
+            InputMode::Normal
+        }
+    }
+
+    /// The replay clock, in replay mode.
+    pub fn clock(&self) -> Option<&ReplayClock> {
+        match &self.mode {
+            Mode::Replay { clock, .. } => Some(clock),
+            Mode::Live { .. } => None,
+        }
+    }
+
+    /// Mutable replay clock.
+    pub fn clock_mut(&mut self) -> Option<&mut ReplayClock> {
+        match &mut self.mode {
+            Mode::Replay { clock, .. } => Some(clock),
+            Mode::Live { .. } => None,
+        }
+    }
+
+    /// True in live mode.
+    pub fn is_live(&self) -> bool {
+        matches!(self.mode, Mode::Live { .. })
+    }
+
+    /// Called once per frame before drawing: refreshes the report and the
+    /// drawing time unless a live display is paused.
+    pub fn refresh(&mut self) {
+        if self.is_live() && self.paused {
+            return;
+        }
+        self.model.refresh();
+        self.view_now_ns = match self.clock() {
+            Some(c) => c.pos_ns,
+            None => self.model.now_ns,
+        };
+    }
+
+    /// Findings to list, newest first. Replay: the recording's findings up
+    /// to the position (all of them at the end); live: the engine's.
+    pub fn visible_findings(&self) -> Vec<&Finding> {
+        match (&self.all_findings, self.clock()) {
+            (Some(all), Some(c)) => {
+                let at_end = c.pos_ns >= c.end_ns;
+                all.iter().rev().filter(|f| at_end || f.ts_ns <= c.pos_ns).collect()
+            }
+            _ => self.model.report.findings.iter().rev().collect(),
+        }
+    }
+
+    /// Index of the selected finding in [`App::visible_findings`].
+    pub fn selected_finding_index(&self) -> Option<usize> {
+        let list = self.visible_findings();
+        if list.is_empty() {
+            return None;
+        }
+        match &self.finding_sel {
+            Some(k) => Some(list.iter().position(|f| k.is(f)).unwrap_or(0)),
+            None => Some(0),
+        }
+    }
+
+    /// The selected finding.
+    pub fn selected_finding(&self) -> Option<&Finding> {
+        let i = self.selected_finding_index()?;
+        self.visible_findings().get(i).copied()
+    }
+
+    /// The finding an overlay shows.
+    pub fn finding(&self, key: &FindingKey) -> Option<&Finding> {
+        match &self.all_findings {
+            Some(all) => all.iter().find(|f| key.is(f)),
+            None => self.model.report.findings.iter().find(|f| key.is(f)),
+        }
+    }
+
+    /// An evidence event by stream position, when known (replay: always;
+    /// live: while it is still in the log).
+    pub fn evidence_event(&self, pos: u64) -> Option<Event> {
+        self.evidence_events.get(&pos).copied().or_else(|| self.model.log.get(pos).map(|e| e.event))
+    }
+
+    /// Carries out one action.
+    pub fn apply(&mut self, action: Action) -> Effect {
+        if !matches!(action, Action::FilterChar(_) | Action::FilterBackspace) {
+            self.status = None;
+        }
+        match action {
+            Action::Quit => return Effect::Quit,
+            Action::Close => self.overlay = Overlay::None,
+            Action::TogglePause => self.toggle_pause(),
+            Action::Seek(secs) => return self.seek_by(secs),
+            Action::Faster => self.change_speed(true),
+            Action::Slower => self.change_speed(false),
+            Action::Start => return self.go_start(),
+            Action::End => return self.go_end(),
+            Action::NextFinding => return self.jump_finding(true),
+            Action::PrevFinding => return self.jump_finding(false),
+            Action::FocusNext => self.focus = self.focus.step(1),
+            Action::FocusPrev => self.focus = self.focus.step(-1),
+            Action::Up => self.scroll(-1),
+            Action::Down => self.scroll(1),
+            Action::PageUp => self.scroll(-(PAGE as isize)),
+            Action::PageDown => self.scroll(PAGE as isize),
+            Action::Enter => return self.enter(),
+            Action::Help => self.overlay = Overlay::Help,
+            Action::Coverage => self.overlay = Overlay::Coverage,
+            Action::Compress => self.compress = !self.compress,
+            Action::Filter => self.filter_edit = Some(self.filter.source().to_string()),
+            Action::FilterChar(c) => {
+                if let Some(t) = &mut self.filter_edit {
+                    t.push(c);
+                }
+            }
+            Action::FilterBackspace => {
+                if let Some(t) = &mut self.filter_edit {
+                    t.pop();
+                }
+            }
+            Action::FilterApply => {
+                if let Some(t) = self.filter_edit.take() {
+                    self.set_filter(&t);
+                }
+            }
+            Action::FilterCancel => self.filter_edit = None,
+        }
+        Effect::None
+    }
+
+    /// Applies a log filter and shows its newest match.
+    pub fn set_filter(&mut self, text: &str) {
+        self.filter = LogFilter::parse(text);
+        self.log_anchor = None;
+        self.focus = Focus::Events;
+    }
+
+    /// Pause or resume.
+    pub fn toggle_pause(&mut self) {
+        self.paused = !self.paused;
+        if self.is_live() && self.paused && self.log_anchor.is_none() {
+            // Freeze the log where it is; new events keep arriving below.
+            self.log_anchor = self.model.log.last_pos();
+        }
+    }
+
+    fn seek_to(&mut self, target: i128) -> Effect {
+        match self.clock() {
+            Some(c) => {
+                let t = target.clamp(c.start_ns as i128, c.end_ns as i128) as u64;
+                Effect::Seek(t)
+            }
+            None => {
+                self.status = Some("seeking works in replay (lpmtrace replay FILE)".into());
+                Effect::None
+            }
+        }
+    }
+
+    /// Replay: move the position by `secs` seconds.
+    pub fn seek_by(&mut self, secs: i64) -> Effect {
+        let pos = self.clock().map_or(0, |c| c.pos_ns);
+        self.log_anchor = None;
+        self.seek_to(pos as i128 + i128::from(secs) * 1_000_000_000)
+    }
+
+    /// Replay: next speed up or down.
+    pub fn change_speed(&mut self, faster: bool) {
+        let Some(c) = self.clock_mut() else {
+            self.status = Some("speed applies to replay".into());
+            return;
+        };
+        let next = if faster {
+            SPEEDS.iter().copied().find(|&s| s > c.speed * 1.0001)
+        } else {
+            SPEEDS.iter().rev().copied().find(|&s| s < c.speed * 0.9999)
+        };
+        if let Some(s) = next {
+            c.speed = s;
+        }
+    }
+
+    /// Replay: to the start. Live: the top of the focused pane.
+    pub fn go_start(&mut self) -> Effect {
+        if let Some(c) = self.clock() {
+            let start = c.start_ns;
+            self.log_anchor = None;
+            return Effect::Seek(start);
+        }
+        match self.focus {
+            Focus::Migrations => self.migrations_scroll = 0,
+            Focus::Cpus => self.cpu_scroll = 0,
+            Focus::Findings => self.finding_sel = None,
+            Focus::Events => self.log_anchor = self.model.log.oldest_match(&self.filter, &self.session),
+        }
+        Effect::None
+    }
+
+    /// Replay: to the end. Live: follow the tail again.
+    pub fn go_end(&mut self) -> Effect {
+        self.log_anchor = None;
+        if let Some(c) = self.clock() {
+            return Effect::Seek(c.end_ns);
+        }
+        self.finding_sel = None;
+        Effect::None
+    }
+
+    /// `n` / `N`: the next or previous finding in time. Replay moves the
+    /// position to it; both select it in the Findings pane.
+    pub fn jump_finding(&mut self, forward: bool) -> Effect {
+        self.focus = Focus::Findings;
+        if let (Some(all), Some(c)) = (&self.all_findings, self.clock()) {
+            let pos = c.pos_ns;
+            let cur = self.finding_sel.as_ref().and_then(|k| all.iter().position(|f| k.is(f))).filter(|&i| all[i].ts_ns == pos);
+            let target = match (cur, forward) {
+                (Some(i), true) => Some(i + 1).filter(|&j| j < all.len()),
+                (Some(i), false) => i.checked_sub(1),
+                (None, true) => all.iter().position(|f| f.ts_ns > pos),
+                (None, false) => all.iter().rposition(|f| f.ts_ns < pos),
+            };
+            return match target {
+                Some(j) => {
+                    let f = &all[j];
+                    let ts = f.ts_ns;
+                    self.finding_sel = Some(FindingKey::of(f));
+                    self.log_anchor = None;
+                    Effect::Seek(ts)
+                }
+                None => {
+                    self.status = Some(if forward { "no later finding" } else { "no earlier finding" }.into());
+                    Effect::None
+                }
+            };
+        }
+        // Live: the list is newest first; "next" in time is one row up.
+        self.move_finding_selection(if forward { -1 } else { 1 });
+        Effect::None
+    }
+
+    fn move_finding_selection(&mut self, by: isize) {
+        let list = self.visible_findings();
+        if list.is_empty() {
+            return;
+        }
+        let cur = self.selected_finding_index().unwrap_or(0) as isize;
+        let next = (cur + by).clamp(0, list.len() as isize - 1) as usize;
+        self.finding_sel = Some(FindingKey::of(list[next]));
+    }
+
+    /// Scrolls the focused pane (or the evidence list of an open finding).
+    pub fn scroll(&mut self, by: isize) {
+        if let Overlay::Finding { key, evidence } = &self.overlay {
+            let n = self.finding(key).map_or(0, |f| f.evidence.len());
+            let next = (*evidence as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize;
+            if let Overlay::Finding { evidence, .. } = &mut self.overlay {
+                *evidence = next;
+            }
+            return;
+        }
+        let step = |v: usize| (v as isize + by).max(0) as usize;
+        match self.focus {
+            Focus::Migrations => self.migrations_scroll = step(self.migrations_scroll),
+            Focus::Cpus => self.cpu_scroll = step(self.cpu_scroll),
+            Focus::Findings => self.move_finding_selection(by),
+            Focus::Events => self.scroll_log(by),
+        }
+    }
+
+    fn scroll_log(&mut self, by: isize) {
+        let log = &self.model.log;
+        let mut anchor = self.log_anchor.or_else(|| log.newest_match(&self.filter, &self.session));
+        for _ in 0..by.unsigned_abs() {
+            let Some(a) = anchor else { break };
+            match log.neighbour(&self.filter, &self.session, a, by > 0) {
+                Some(n) => anchor = Some(n),
+                None if by > 0 => {
+                    // Past the newest: follow the tail again.
+                    self.log_anchor = None;
+                    return;
+                }
+                None => break,
+            }
+        }
+        self.log_anchor = anchor;
+    }
+
+    /// Enter: open the selected finding, or in its details jump to the
+    /// selected evidence event.
+    pub fn enter(&mut self) -> Effect {
+        match self.overlay.clone() {
+            Overlay::Finding { key, evidence } => {
+                let Some(pos) = self.finding(&key).and_then(|f| f.evidence.get(evidence).copied()) else {
+                    return Effect::None;
+                };
+                self.jump_to_event(pos)
+            }
+            Overlay::None if self.focus == Focus::Findings => {
+                if let Some(f) = self.selected_finding() {
+                    let key = FindingKey::of(f);
+                    self.finding_sel = Some(key.clone());
+                    self.overlay = Overlay::Finding { key, evidence: 0 };
+                }
+                Effect::None
+            }
+            _ => Effect::None,
+        }
+    }
+
+    /// Shows the event at stream position `pos` selected in the event log
+    /// (replay: moving the position to it).
+    pub fn jump_to_event(&mut self, pos: u64) -> Effect {
+        let Some(ev) = self.evidence_event(pos) else {
+            self.status = Some(format!("event #{pos} is no longer in the log"));
+            return Effect::None;
+        };
+        self.overlay = Overlay::None;
+        self.focus = Focus::Events;
+        self.filter = LogFilter::default();
+        self.log_anchor = Some(pos);
+        match self.clock() {
+            Some(c) if ev.ts_ns != c.pos_ns => Effect::Seek(ev.ts_ns),
+            _ => Effect::None,
+        }
+    }
+
+    /// Replay: the position after a seek or a step of the clock.
+    pub fn set_position(&mut self, pos_ns: u64) {
+        if let Some(c) = self.clock_mut() {
+            c.pos_ns = pos_ns.clamp(c.start_ns, c.end_ns);
+        }
+    }
+
+    /// Live: the capture stopped.
+    pub fn capture_ended(&mut self, why: String) {
+        if let Mode::Live { ended } = &mut self.mode {
+            *ended = Some(why);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Severity;
+    use crate::events::session::KernelGeneration;
+    use crate::events::{EventKind, JoinPath};
+
+    fn finding(ts: u64, kind: FindingKind, evidence: Vec<u64>) -> Finding {
+        Finding {
+            kind,
+            variant: None,
+            severity: Severity::Warning,
+            ts_ns: ts,
+            window_start_ns: ts,
+            migration: Some(1),
+            stream_id: None,
+            cpus: vec![],
+            summary: format!("{kind} at {ts}"),
+            explanation: String::new(),
+            evidence,
+            next_step: String::new(),
+            inconclusive: false,
+            inconclusive_reason: None,
+        }
+    }
+
+    fn replay_app() -> App {
+        let s = SessionInfo::synthetic("ppc64le", 2, KernelGeneration::NewPath);
+        let clock = ReplayClock { speed: 1.0, pos_ns: 0, start_ns: 0, end_ns: 20_000_000_000 };
+        let findings = vec![
+            finding(2_000_000_000, FindingKind::JoinStall, vec![1]),
+            finding(2_000_000_000, FindingKind::OfflineRace, vec![0]),
+            finding(7_000_000_000, FindingKind::MigrationFailed, vec![]),
+        ];
+        let mut ev = HashMap::new();
+        ev.insert(1, Event { ts_ns: 1_500_000_000, cpu: 1, tid: 0, kind: EventKind::JoinEnter { path: JoinPath::DoJoin } });
+        App::replay(s, Thresholds::default(), "t.lpmt".into(), clock, findings, ev)
+    }
+
+    fn live_app() -> App {
+        App::live(SessionInfo::synthetic("ppc64le", 2, KernelGeneration::NewPath), Thresholds::default())
+    }
+
+    #[test]
+    fn seek_is_clamped_to_the_recording() {
+        let mut app = replay_app();
+        assert_eq!(app.apply(Action::Seek(1)), Effect::Seek(1_000_000_000));
+        assert_eq!(app.apply(Action::Seek(-10)), Effect::Seek(0));
+        app.set_position(15_000_000_000);
+        assert_eq!(app.apply(Action::Seek(10)), Effect::Seek(20_000_000_000));
+        assert_eq!(app.apply(Action::Start), Effect::Seek(0));
+        assert_eq!(app.apply(Action::End), Effect::Seek(20_000_000_000));
+    }
+
+    #[test]
+    fn live_refuses_seeking_with_a_message() {
+        let mut app = live_app();
+        assert_eq!(app.apply(Action::Seek(1)), Effect::None);
+        assert!(app.status.as_deref().unwrap().contains("replay"));
+        assert_eq!(app.apply(Action::Quit), Effect::Quit);
+    }
+
+    #[test]
+    fn pause_toggles_and_freezes_the_live_log() {
+        let mut app = live_app();
+        app.model.push(&Event { ts_ns: 5, cpu: 0, tid: 0, kind: EventKind::JoinEnter { path: JoinPath::DoJoin } });
+        app.apply(Action::TogglePause);
+        assert!(app.paused);
+        assert_eq!(app.log_anchor, Some(0));
+        app.apply(Action::TogglePause);
+        assert!(!app.paused);
+    }
+
+    #[test]
+    fn speed_steps_through_the_table() {
+        let mut app = replay_app();
+        app.apply(Action::Faster);
+        assert_eq!(app.clock().unwrap().speed, 2.0);
+        app.apply(Action::Slower);
+        app.apply(Action::Slower);
+        assert_eq!(app.clock().unwrap().speed, 0.5);
+        for _ in 0..20 {
+            app.apply(Action::Faster);
+        }
+        assert_eq!(app.clock().unwrap().speed, 1000.0);
+    }
+
+    #[test]
+    fn next_finding_walks_findings_with_equal_times() {
+        let mut app = replay_app();
+        assert_eq!(app.apply(Action::NextFinding), Effect::Seek(2_000_000_000));
+        app.set_position(2_000_000_000);
+        assert_eq!(app.selected_finding().unwrap().kind, FindingKind::JoinStall);
+        assert_eq!(app.focus, Focus::Findings);
+        // The second finding at the same time is next, without moving.
+        assert_eq!(app.apply(Action::NextFinding), Effect::Seek(2_000_000_000));
+        assert_eq!(app.selected_finding().unwrap().kind, FindingKind::OfflineRace);
+        assert_eq!(app.apply(Action::NextFinding), Effect::Seek(7_000_000_000));
+        app.set_position(7_000_000_000);
+        assert_eq!(app.apply(Action::NextFinding), Effect::None);
+        assert!(app.status.is_some());
+        assert_eq!(app.apply(Action::PrevFinding), Effect::Seek(2_000_000_000));
+    }
+
+    #[test]
+    fn findings_appear_as_the_position_passes_them() {
+        let mut app = replay_app();
+        assert!(app.visible_findings().is_empty());
+        app.set_position(3_000_000_000);
+        let kinds: Vec<_> = app.visible_findings().iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, vec![FindingKind::OfflineRace, FindingKind::JoinStall], "newest first");
+        app.set_position(20_000_000_000);
+        assert_eq!(app.visible_findings().len(), 3);
+    }
+
+    #[test]
+    fn enter_opens_details_and_jumps_to_evidence() {
+        let mut app = replay_app();
+        app.set_position(3_000_000_000);
+        app.focus = Focus::Findings;
+        app.apply(Action::Down);
+        assert_eq!(app.selected_finding().unwrap().kind, FindingKind::JoinStall);
+        app.apply(Action::Enter);
+        assert!(matches!(app.overlay, Overlay::Finding { .. }));
+        assert_eq!(app.input_mode(), InputMode::Overlay);
+        assert_eq!(app.apply(Action::Enter), Effect::Seek(1_500_000_000));
+        assert_eq!(app.overlay, Overlay::None);
+        assert_eq!(app.focus, Focus::Events);
+        assert_eq!(app.log_anchor, Some(1));
+    }
+
+    #[test]
+    fn filter_edit_applies_or_cancels() {
+        let mut app = live_app();
+        app.apply(Action::Filter);
+        assert_eq!(app.input_mode(), InputMode::FilterEdit);
+        for c in "cpu1 x".chars() {
+            app.apply(Action::FilterChar(c));
+        }
+        app.apply(Action::FilterBackspace);
+        app.apply(Action::FilterBackspace);
+        app.apply(Action::FilterApply);
+        assert_eq!(app.filter.source(), "cpu1");
+        assert_eq!(app.focus, Focus::Events);
+        app.apply(Action::Filter);
+        app.apply(Action::FilterChar('z'));
+        app.apply(Action::FilterCancel);
+        assert_eq!(app.filter.source(), "cpu1");
+        assert_eq!(app.input_mode(), InputMode::Normal);
+    }
+
+    #[test]
+    fn log_scrolls_among_matches_and_returns_to_the_tail() {
+        let mut app = live_app();
+        for i in 0..6u64 {
+            let ev = Event { ts_ns: i, cpu: (i % 2) as u32, tid: 0, kind: EventKind::JoinEnter { path: JoinPath::DoJoin } };
+            app.model.push(&ev);
+        }
+        app.set_filter("cpu0");
+        app.apply(Action::Up);
+        assert_eq!(app.log_anchor, Some(2));
+        app.apply(Action::Up);
+        app.apply(Action::Up);
+        assert_eq!(app.log_anchor, Some(0), "stops at the oldest");
+        app.apply(Action::PageDown);
+        assert_eq!(app.log_anchor, None, "back to following the tail");
+    }
+
+    #[test]
+    fn focus_cycles_both_ways() {
+        let mut app = live_app();
+        app.apply(Action::FocusNext);
+        assert_eq!(app.focus, Focus::Findings);
+        app.apply(Action::FocusPrev);
+        app.apply(Action::FocusPrev);
+        assert_eq!(app.focus, Focus::Events);
+        app.apply(Action::Help);
+        assert_eq!(app.overlay, Overlay::Help);
+        app.apply(Action::Close);
+        assert_eq!(app.overlay, Overlay::None);
+    }
+}

@@ -1,0 +1,123 @@
+//! Overlays about one thing: a finding (explanation, evidence events to
+//! jump to, next step, inconclusive reason) and the probe coverage
+//! (attached probes with their hooks, missing ones with the reasons).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::styles::severity_label;
+use super::{pane, rel, Styles};
+use crate::events::session::CoverageStatus;
+use crate::tui::app::{App, Overlay};
+use crate::tui::log::line_text;
+
+/// Renders the finding overlay (nothing when the overlay is another one).
+pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
+    let Overlay::Finding { key, evidence } = &app.overlay else { return };
+    frame.render_widget(Clear, area);
+    let Some(f) = app.finding(key) else {
+        let block = pane(" Finding ", true, styles);
+        frame.render_widget(Paragraph::new("this finding is no longer listed").block(block), area);
+        return;
+    };
+    let title = Line::from(vec![
+        Span::raw(" "),
+        Span::styled(severity_label(f.severity), styles.severity(f.severity)),
+        Span::styled(format!(" {} ", f.kind.id()), styles.title),
+        Span::raw(format!("at {} (Esc closes) ", rel(app, f.ts_ns))),
+    ]);
+    let outer = pane(title, true, styles);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+
+    let ev_rows = (f.evidence.len().max(1) + 2).min(10) as u16;
+    let [text_area, ev_area, next_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(ev_rows), Constraint::Length(5)]).areas(inner);
+
+    let mut text = vec![Line::styled(f.summary.clone(), styles.title)];
+    let mut facts = Vec::new();
+    if let Some(m) = f.migration {
+        facts.push(format!("migration #{m}"));
+    }
+    if let Some(s) = f.stream_id {
+        facts.push(format!("stream {s:#x}"));
+    }
+    if !f.cpus.is_empty() {
+        let cpus: Vec<String> = f.cpus.iter().map(|c| c.to_string()).collect();
+        facts.push(format!("CPUs {}", cpus.join(",")));
+    }
+    if let Some(v) = &f.variant {
+        facts.push(format!("variant {v}"));
+    }
+    if !facts.is_empty() {
+        text.push(Line::styled(facts.join(" · "), styles.dim));
+    }
+    if f.inconclusive {
+        let why = f.inconclusive_reason.clone().unwrap_or_else(|| "the evidence may be incomplete".into());
+        text.push(Line::styled(format!("INCONCLUSIVE: {why}"), styles.warn));
+    }
+    text.push(Line::raw(""));
+    text.push(Line::raw(f.explanation.clone()));
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), text_area);
+
+    let items: Vec<ListItem> = if f.evidence.is_empty() {
+        vec![ListItem::new(Line::styled("no evidence events recorded", styles.dim))]
+    } else {
+        f.evidence
+            .iter()
+            .map(|&pos| {
+                let text = match app.evidence_event(pos) {
+                    Some(ev) => format!("#{pos} {}", line_text(&ev, &app.session)),
+                    None => format!("#{pos} (no longer in the log)"),
+                };
+                ListItem::new(Line::raw(text))
+            })
+            .collect()
+    };
+    let block = Block::default().borders(Borders::TOP).title(" Evidence (↑↓ select, Enter jumps to the event) ");
+    let list = List::new(items).block(block).highlight_style(styles.selected).highlight_symbol("›");
+    let mut state = ListState::default();
+    if !f.evidence.is_empty() {
+        state.select(Some(*evidence));
+    }
+    frame.render_stateful_widget(list, ev_area, &mut state);
+
+    let block = Block::default().borders(Borders::TOP).title(" Next step ");
+    frame.render_widget(Paragraph::new(f.next_step.clone()).block(block).wrap(Wrap { trim: false }), next_area);
+}
+
+/// Renders the coverage overlay: missing probes first, with reasons.
+pub fn render_coverage(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
+    frame.render_widget(Clear, area);
+    let cov = &app.session.coverage;
+    let attached = cov.iter().filter(|c| c.attached()).count();
+    let title = format!(" Probe coverage: {attached}/{} attached (Esc closes) ", cov.len());
+    let mut lines = Vec::new();
+    if cov.is_empty() {
+        lines.push(Line::styled("this session has no coverage manifest", styles.dim));
+    }
+    let mut sorted: Vec<_> = cov.iter().collect();
+    sorted.sort_by_key(|c| c.attached());
+    for c in sorted {
+        let (mark, style, detail) = match &c.status {
+            CoverageStatus::Attached { candidate, hooks, partial } => {
+                let mut d = format!("{candidate}: {}", hooks.join(", "));
+                if !partial.is_empty() {
+                    d.push_str(&format!(" (not attached: {})", partial.join("; ")));
+                }
+                ("✓", styles.good, d)
+            }
+            CoverageStatus::Missing { reasons } => ("✗ MISSING", styles.bad, reasons.join("; ")),
+            CoverageStatus::NotApplicable { reason } => ("- n/a", styles.dim, reason.clone()),
+            CoverageStatus::Disabled => ("- disabled", styles.dim, "turned off with --disable".into()),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark} "), style),
+            Span::styled(format!("{} ", c.probe), styles.title),
+            Span::raw(detail),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines).block(pane(title, true, styles)).wrap(Wrap { trim: false }), area);
+}
