@@ -19,38 +19,140 @@ const RUNS: usize = 5;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
 
 fn migration(evs: &mut Vec<Event>, t: &mut u64, stream: u64) {
     let tid = 4242;
-    let mut push = |evs: &mut Vec<Event>, t: &mut u64, cpu: u32, tid: u32, kind: EventKind| {
+    let push = |evs: &mut Vec<Event>, t: &mut u64, cpu: u32, tid: u32, kind: EventKind| {
         *t += 1_000;
-        evs.push(Event { ts_ns: *t, cpu, tid, kind });
+        evs.push(Event {
+            ts_ns: *t,
+            cpu,
+            tid,
+            kind,
+        });
     };
-    push(evs, t, 0, tid, EventKind::TriggerEnter { source: TriggerSource::Sysfs, stream_id: Some(stream), comm: Comm::from_text("drmgr") });
-    push(evs, t, 0, tid, EventKind::HcallEnter { opcode: H_VASI_STATE, args: [stream, 0, 0] });
-    push(evs, t, 0, tid, EventKind::HcallExit { opcode: H_VASI_STATE, retval: 0, retbuf0: Some(3) });
+    push(
+        evs,
+        t,
+        0,
+        tid,
+        EventKind::TriggerEnter {
+            source: TriggerSource::Sysfs,
+            stream_id: Some(stream),
+            comm: Comm::from_text("drmgr"),
+        },
+    );
+    push(
+        evs,
+        t,
+        0,
+        tid,
+        EventKind::HcallEnter {
+            opcode: H_VASI_STATE,
+            args: [stream, 0, 0],
+        },
+    );
+    push(
+        evs,
+        t,
+        0,
+        tid,
+        EventKind::HcallExit {
+            opcode: H_VASI_STATE,
+            retval: 0,
+            retbuf0: Some(3),
+        },
+    );
     for c in 0..CPUS {
         push(evs, t, c, 10 + c, EventKind::JoinEnter { path: JoinPath::DoJoin });
-        push(evs, t, c, 10 + c, EventKind::HcallEnter { opcode: H_JOIN, args: [0; 3] });
+        push(
+            evs,
+            t,
+            c,
+            10 + c,
+            EventKind::HcallEnter {
+                opcode: H_JOIN,
+                args: [0; 3],
+            },
+        );
     }
-    push(evs, t, CPUS - 1, 10 + CPUS - 1, EventKind::HcallExit { opcode: H_JOIN, retval: 18, retbuf0: None });
+    push(
+        evs,
+        t,
+        CPUS - 1,
+        10 + CPUS - 1,
+        EventKind::HcallExit {
+            opcode: H_JOIN,
+            retval: 18,
+            retbuf0: None,
+        },
+    );
     push(evs, t, CPUS - 1, 10 + CPUS - 1, EventKind::RtasEnter { token: 0x202a });
     *t += 1_500_000_000;
-    push(evs, t, CPUS - 1, 10 + CPUS - 1, EventKind::RtasExit { token: 0x202a, status: 0 });
+    push(
+        evs,
+        t,
+        CPUS - 1,
+        10 + CPUS - 1,
+        EventKind::RtasExit {
+            token: 0x202a,
+            status: 0,
+        },
+    );
     for c in 0..CPUS - 1 {
-        push(evs, t, CPUS - 1, 10 + CPUS - 1, EventKind::HcallEnter { opcode: H_PROD, args: [c as u64, 0, 0] });
+        push(
+            evs,
+            t,
+            CPUS - 1,
+            10 + CPUS - 1,
+            EventKind::HcallEnter {
+                opcode: H_PROD,
+                args: [c as u64, 0, 0],
+            },
+        );
     }
     for c in 0..CPUS {
         if c != CPUS - 1 {
-            push(evs, t, c, 10 + c, EventKind::HcallExit { opcode: H_JOIN, retval: 0, retbuf0: None });
+            push(
+                evs,
+                t,
+                c,
+                10 + c,
+                EventKind::HcallExit {
+                    opcode: H_JOIN,
+                    retval: 0,
+                    retbuf0: None,
+                },
+            );
         }
-        push(evs, t, c, 10 + c, EventKind::JoinExit { path: JoinPath::DoJoin, ret: 0 });
+        push(
+            evs,
+            t,
+            c,
+            10 + c,
+            EventKind::JoinExit {
+                path: JoinPath::DoJoin,
+                ret: 0,
+            },
+        );
     }
-    push(evs, t, 0, tid, EventKind::TriggerExit { source: TriggerSource::Sysfs, ret: 4 });
+    push(
+        evs,
+        t,
+        0,
+        tid,
+        EventKind::TriggerExit {
+            source: TriggerSource::Sysfs,
+            ret: 4,
+        },
+    );
 }
 
 fn stream() -> Vec<Event> {
@@ -64,26 +166,77 @@ fn stream() -> Vec<Event> {
         let src = (rng.next() % CPUS as u64) as u32;
         let dst = (rng.next() % CPUS as u64) as u32;
         match rng.next() % 100 {
-            0..=44 => evs.push(Event { ts_ns: t, cpu: src, tid: 0, kind: EventKind::IpiSend { target_cpu: dst, callback: 0xc000_0000_0010_0000, via: IpiSendVia::Tracepoint } }),
+            0..=44 => evs.push(Event {
+                ts_ns: t,
+                cpu: src,
+                tid: 0,
+                kind: EventKind::IpiSend {
+                    target_cpu: dst,
+                    callback: 0xc000_0000_0010_0000,
+                    via: IpiSendVia::Tracepoint,
+                },
+            }),
             45..=94 => {
                 let via = IpiHandleVia::CsdFunction;
-                let kind = if n % 2 == 0 { EventKind::IpiHandleEnter { func: 0xc000_0000_0010_0000, via } } else { EventKind::IpiHandleExit { func: 0xc000_0000_0010_0000, via } };
-                evs.push(Event { ts_ns: t, cpu: dst, tid: 0, kind });
+                let kind = if n.is_multiple_of(2) {
+                    EventKind::IpiHandleEnter {
+                        func: 0xc000_0000_0010_0000,
+                        via,
+                    }
+                } else {
+                    EventKind::IpiHandleExit {
+                        func: 0xc000_0000_0010_0000,
+                        via,
+                    }
+                };
+                evs.push(Event {
+                    ts_ns: t,
+                    cpu: dst,
+                    tid: 0,
+                    kind,
+                });
             }
             _ => {
                 let mut mask = CpuMask::default();
                 mask.0[0] = rng.next() | (rng.next() << 31);
-                evs.push(Event { ts_ns: t, cpu: src, tid: 0, kind: EventKind::IpiSendMask { mask, callback: 0, via: IpiSendVia::CallFunctionMany } });
+                evs.push(Event {
+                    ts_ns: t,
+                    cpu: src,
+                    tid: 0,
+                    kind: EventKind::IpiSendMask {
+                        mask,
+                        callback: 0,
+                        via: IpiSendVia::CallFunctionMany,
+                    },
+                });
             }
         }
         if n % 1_000_000 == 500_000 {
             migration(&mut evs, &mut t, n);
         }
-        if n % 700_000 == 0 {
+        if n.is_multiple_of(700_000) {
             let c = 1 + (rng.next() % (CPUS as u64 - 1)) as u32;
-            evs.push(Event { ts_ns: t, cpu: c, tid: 0, kind: EventKind::CpuOnline { target_cpu: c, online: false, via: OnlineVia::SetCpuOnline } });
+            evs.push(Event {
+                ts_ns: t,
+                cpu: c,
+                tid: 0,
+                kind: EventKind::CpuOnline {
+                    target_cpu: c,
+                    online: false,
+                    via: OnlineVia::SetCpuOnline,
+                },
+            });
             t += 50_000_000;
-            evs.push(Event { ts_ns: t, cpu: c, tid: 0, kind: EventKind::CpuOnline { target_cpu: c, online: true, via: OnlineVia::SetCpuOnline } });
+            evs.push(Event {
+                ts_ns: t,
+                cpu: c,
+                tid: 0,
+                kind: EventKind::CpuOnline {
+                    target_cpu: c,
+                    online: true,
+                    via: OnlineVia::SetCpuOnline,
+                },
+            });
         }
     }
     evs
@@ -112,5 +265,8 @@ fn main() {
             rate / 1e6
         );
     }
-    println!("analysis: best {:.1} M events/s (one core, IPI-heavy stream, {CPUS} CPUs)", best / 1e6);
+    println!(
+        "analysis: best {:.1} M events/s (one core, IPI-heavy stream, {CPUS} CPUs)",
+        best / 1e6
+    );
 }

@@ -23,7 +23,9 @@ struct Cli {
 }
 
 fn scn(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios")
+        .join(name)
 }
 
 fn run(argv: &[&str], name: &str) -> (u8, String) {
@@ -73,8 +75,16 @@ fn json_output_follows_the_schema() {
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["migrations"][0]["outcome"], "cancel-rejected");
     assert_eq!(v["migrations"][0]["attempts"].as_array().map(Vec::len), Some(5));
-    let kinds: Vec<&str> = v["findings"].as_array().expect("array").iter().filter_map(|f| f["kind"].as_str()).collect();
-    assert!(kinds.contains(&"cancel-rejected") && kinds.contains(&"suspend-retries-exhausted"), "{kinds:?}");
+    let kinds: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"cancel-rejected") && kinds.contains(&"suspend-retries-exhausted"),
+        "{kinds:?}"
+    );
 }
 
 #[test]

@@ -83,10 +83,20 @@ struct Expected {
 
 impl Expected {
     fn of(f: &Finding) -> (String, Option<String>, Vec<u32>, bool) {
-        (f.kind.id().to_string(), f.variant.clone(), f.cpus.clone(), f.inconclusive)
+        (
+            f.kind.id().to_string(),
+            f.variant.clone(),
+            f.cpus.clone(),
+            f.inconclusive,
+        )
     }
     fn key(&self) -> (String, Option<String>, Vec<u32>, bool) {
-        (self.kind.to_string(), self.variant.map(str::to_string), self.cpus.clone(), self.inconclusive)
+        (
+            self.kind.to_string(),
+            self.variant.map(str::to_string),
+            self.cpus.clone(),
+            self.inconclusive,
+        )
     }
 }
 
@@ -116,13 +126,27 @@ struct Gen {
 
 impl Gen {
     fn push(&mut self, ts: u64, cpu: u32, tid: u32, kind: EventKind) {
-        self.evs.push(Event { ts_ns: ts, cpu, tid, kind });
+        self.evs.push(Event {
+            ts_ns: ts,
+            cpu,
+            tid,
+            kind,
+        });
     }
     fn hcall(&mut self, ts: u64, cpu: u32, tid: u32, opcode: u32, args: [u64; 3]) {
         self.push(ts, cpu, tid, EventKind::HcallEnter { opcode, args });
     }
     fn hret(&mut self, ts: u64, cpu: u32, tid: u32, opcode: u32, retval: i64, state: Option<u64>) {
-        self.push(ts, cpu, tid, EventKind::HcallExit { opcode, retval, retbuf0: state });
+        self.push(
+            ts,
+            cpu,
+            tid,
+            EventKind::HcallExit {
+                opcode,
+                retval,
+                retbuf0: state,
+            },
+        );
     }
     fn vasi(&mut self, ts: u64, retval: i64, state: Option<u64>) {
         self.hcall(ts, 0, TRIGGER_TID, H_VASI_STATE, [STREAM, 0, 0]);
@@ -135,7 +159,12 @@ impl Gen {
             }
             _ => false,
         };
-        self.expected.push(Expected { kind, variant, cpus, inconclusive });
+        self.expected.push(Expected {
+            kind,
+            variant,
+            cpus,
+            inconclusive,
+        });
         if final_window {
             self.final_window.push(self.expected.len() - 1);
         }
@@ -145,17 +174,42 @@ impl Gen {
     }
     fn trigger(&mut self, ts: u64) {
         let comm = Comm::from_text("drmgr");
-        self.push(ts, 0, TRIGGER_TID, EventKind::TriggerEnter { source: TriggerSource::Sysfs, stream_id: Some(STREAM), comm });
+        self.push(
+            ts,
+            0,
+            TRIGGER_TID,
+            EventKind::TriggerEnter {
+                source: TriggerSource::Sysfs,
+                stream_id: Some(STREAM),
+                comm,
+            },
+        );
     }
     fn trigger_exit(&mut self, ts: u64, ret: i64) {
-        self.push(ts, 0, TRIGGER_TID, EventKind::TriggerExit { source: TriggerSource::Sysfs, ret });
+        self.push(
+            ts,
+            0,
+            TRIGGER_TID,
+            EventKind::TriggerExit {
+                source: TriggerSource::Sysfs,
+                ret,
+            },
+        );
     }
 
     // --- new path -----------------------------------------------------------------
 
     /// One stop_machine(do_join) round. Returns its end.
     #[allow(clippy::too_many_arguments)]
-    fn new_round(&mut self, t0: u64, status: i32, dur: u64, storm: u32, unhandled: Option<u32>, stall: Option<u32>) -> u64 {
+    fn new_round(
+        &mut self,
+        t0: u64,
+        status: i32,
+        dur: u64,
+        storm: u32,
+        unhandled: Option<u32>,
+        stall: Option<u32>,
+    ) -> u64 {
         // The engine's attempt starts at the first join event.
         self.final_attempt_start = None;
         let cpus = self.online.clone();
@@ -187,7 +241,15 @@ impl Gen {
             t += 5 * US;
             self.hcall(t, (c + 1) % self.ncpu, 77, H_PROD, [c as u64, 0, 0]);
             self.hret(t + US, c, 10 + c, H_JOIN, 0, None);
-            self.push(t + 2 * US, c, 10 + c, EventKind::JoinExit { path: JoinPath::DoJoin, ret: 0 });
+            self.push(
+                t + 2 * US,
+                c,
+                10 + c,
+                EventKind::JoinExit {
+                    path: JoinPath::DoJoin,
+                    ret: 0,
+                },
+            );
             t += 2 * US;
         }
         t += match stall {
@@ -198,7 +260,14 @@ impl Gen {
         self.push(t, last, 10 + last, EventKind::JoinEnter { path: JoinPath::DoJoin });
         self.hcall(t + US, last, 10 + last, H_JOIN, [0; 3]);
         self.hret(t + 2 * US, last, 10 + last, H_JOIN, H_CONTINUE, None);
-        self.push(t + 3 * US, last, 10 + last, EventKind::SuspendEnter { arg0: 0xc000_0000_dead_0000 });
+        self.push(
+            t + 3 * US,
+            last,
+            10 + last,
+            EventKind::SuspendEnter {
+                arg0: 0xc000_0000_dead_0000,
+            },
+        );
         self.push(t + 4 * US, last, 10 + last, EventKind::RtasEnter { token: TOKEN });
         t += 4 * US + dur;
         self.push(t, last, 10 + last, EventKind::RtasExit { token: TOKEN, status });
@@ -216,11 +285,27 @@ impl Gen {
         for &c in cpus.iter().filter(|&&c| c != last && Some(c) != unhandled) {
             t += self.rng.range(1, 50) * US;
             self.hret(t, c, 10 + c, H_JOIN, 0, None);
-            self.push(t + US, c, 10 + c, EventKind::JoinExit { path: JoinPath::DoJoin, ret: 0 });
+            self.push(
+                t + US,
+                c,
+                10 + c,
+                EventKind::JoinExit {
+                    path: JoinPath::DoJoin,
+                    ret: 0,
+                },
+            );
             t += US;
         }
         t += US;
-        self.push(t, last, 10 + last, EventKind::JoinExit { path: JoinPath::DoJoin, ret: ret as i32 });
+        self.push(
+            t,
+            last,
+            10 + last,
+            EventKind::JoinExit {
+                path: JoinPath::DoJoin,
+                ret: ret as i32,
+            },
+        );
         t
     }
 
@@ -230,7 +315,11 @@ impl Gen {
         self.push(t0 + 10 * US, 0, TRIGGER_TID, EventKind::MigrateEnter { handle: STREAM });
         let mut t = t0 + 100 * US;
         // VASI wait: short, or over the 60 s threshold (never near it).
-        let polls = if self.rng.chance(10) { self.rng.range(65, 80) } else { self.rng.range(0, 4) };
+        let polls = if self.rng.chance(10) {
+            self.rng.range(65, 80)
+        } else {
+            self.rng.range(0, 4)
+        };
         for _ in 0..polls {
             self.vasi(t, 0, Some(1));
             t += S;
@@ -268,8 +357,16 @@ impl Gen {
                 if let (Some(c), true) = (unhandled, visible) {
                     self.expect("premature-join", Some("unhandled"), vec![c], false);
                 }
-                let storm = if self.online.len() > 1 && self.rng.chance(20) { self.rng.pick(&[0u32, 3, 40, 120, 180]) } else { 0 };
-                let stall = if self.online.len() > 1 && self.rng.chance(10) { Some(self.rng.pick(&self.others())) } else { None };
+                let storm = if self.online.len() > 1 && self.rng.chance(20) {
+                    self.rng.pick(&[0u32, 3, 40, 120, 180])
+                } else {
+                    0
+                };
+                let stall = if self.online.len() > 1 && self.rng.chance(10) {
+                    Some(self.rng.pick(&self.others()))
+                } else {
+                    None
+                };
                 let dur = blackout(self);
                 let start = t;
                 t = self.new_round(t, 0, dur, storm, None, stall);
@@ -290,7 +387,9 @@ impl Gen {
                 t += 50 * MS;
                 self.vasi(t, 0, Some(6));
                 end_ret = 0;
-                self.desc.push(format!("new: {fails} failures then success, storm {storm}, stall {stall:?}, unhandled {unhandled:?}"));
+                self.desc.push(format!(
+                    "new: {fails} failures then success, storm {storm}, stall {stall:?}, unhandled {unhandled:?}"
+                ));
             }
             // Five failures, then a cancel (accepted or rejected).
             2 => {
@@ -307,7 +406,14 @@ impl Gen {
                 }
                 let rejected = self.rng.chance(40);
                 self.hcall(t, 0, TRIGGER_TID, H_VASI_SIGNAL, [STREAM, 1, (6 << 24) | 11]);
-                self.hret(t + 10 * US, 0, TRIGGER_TID, H_VASI_SIGNAL, if rejected { -2 } else { 0 }, None);
+                self.hret(
+                    t + 10 * US,
+                    0,
+                    TRIGGER_TID,
+                    H_VASI_SIGNAL,
+                    if rejected { -2 } else { 0 },
+                    None,
+                );
                 t += 20 * US;
                 if visible {
                     self.expect("suspend-retries-exhausted", None, vec![], true);
@@ -390,16 +496,47 @@ impl Gen {
         for &c in &others {
             mask.0[(c / 64) as usize] |= 1 << (c % 64);
         }
-        self.push(t0, 0, TRIGGER_TID, EventKind::IpiSendMask { mask, callback: 0, via: IpiSendVia::CallFunctionMany });
+        self.push(
+            t0,
+            0,
+            TRIGGER_TID,
+            EventKind::IpiSendMask {
+                mask,
+                callback: 0,
+                via: IpiSendVia::CallFunctionMany,
+            },
+        );
         let mut t = t0 + US;
-        self.push(t, 0, TRIGGER_TID, EventKind::JoinEnter { path: JoinPath::PercpuSuspendMe });
+        self.push(
+            t,
+            0,
+            TRIGGER_TID,
+            EventKind::JoinEnter {
+                path: JoinPath::PercpuSuspendMe,
+            },
+        );
         self.hcall(t + US, 0, TRIGGER_TID, H_JOIN, [0; 3]);
         let last = *cpus.last().expect("cpus");
         let tid = |c: u32| if c == 0 { TRIGGER_TID } else { 0 };
         for &c in &others {
             t += self.rng.range(2, 300) * US;
-            self.push(t, c, 0, EventKind::IpiHandleEnter { func: 0, via: IpiHandleVia::CsdFunction });
-            self.push(t + US, c, 0, EventKind::JoinEnter { path: JoinPath::PercpuSuspendMe });
+            self.push(
+                t,
+                c,
+                0,
+                EventKind::IpiHandleEnter {
+                    func: 0,
+                    via: IpiHandleVia::CsdFunction,
+                },
+            );
+            self.push(
+                t + US,
+                c,
+                0,
+                EventKind::JoinEnter {
+                    path: JoinPath::PercpuSuspendMe,
+                },
+            );
             self.hcall(t + 2 * US, c, 0, H_JOIN, [0; 3]);
             t += 2 * US;
             if Some(c) == error_on {
@@ -416,7 +553,15 @@ impl Gen {
                 self.hret(t, last, tid(last), H_JOIN, H_CONTINUE, None);
                 self.push(t + US, last, tid(last), EventKind::RtasEnter { token: TOKEN });
                 t += US + dur;
-                self.push(t, last, tid(last), EventKind::RtasExit { token: TOKEN, status: 0 });
+                self.push(
+                    t,
+                    last,
+                    tid(last),
+                    EventKind::RtasExit {
+                        token: TOKEN,
+                        status: 0,
+                    },
+                );
                 (last, 0)
             }
         };
@@ -437,18 +582,95 @@ impl Gen {
 
     /// A CPU going down through cpuhp, reaching offline at `off`.
     fn cpu_down(&mut self, start: u64, off: u64, c: u32) {
-        self.push(start, 1 % self.ncpu, HOTPLUG_TID, EventKind::CpuDownEnter { target_cpu: Some(c), via: CpuDownVia::CpuDeviceDown, comm: Comm::from_text("ppc64_cpu") });
-        self.push(start + US, c, 0, EventKind::HotplugEnter { target_cpu: c, target: 0, idx: 235, multi: false, fun: 0 });
-        self.push(off, c, 0, EventKind::CpuOnline { target_cpu: c, online: false, via: OnlineVia::SetCpuOnline });
+        self.push(
+            start,
+            1 % self.ncpu,
+            HOTPLUG_TID,
+            EventKind::CpuDownEnter {
+                target_cpu: Some(c),
+                via: CpuDownVia::CpuDeviceDown,
+                comm: Comm::from_text("ppc64_cpu"),
+            },
+        );
+        self.push(
+            start + US,
+            c,
+            0,
+            EventKind::HotplugEnter {
+                target_cpu: c,
+                target: 0,
+                idx: 235,
+                multi: false,
+                fun: 0,
+            },
+        );
+        self.push(
+            off,
+            c,
+            0,
+            EventKind::CpuOnline {
+                target_cpu: c,
+                online: false,
+                via: OnlineVia::SetCpuOnline,
+            },
+        );
     }
     fn cpu_down_done(&mut self, t: u64, c: u32) {
-        self.push(t, 1 % self.ncpu, 0, EventKind::HotplugExit { target_cpu: c, state: 0, idx: 1, ret: 0 });
-        self.push(t + US, 1 % self.ncpu, HOTPLUG_TID, EventKind::CpuDownExit { via: CpuDownVia::CpuDeviceDown, ret: 0 });
+        self.push(
+            t,
+            1 % self.ncpu,
+            0,
+            EventKind::HotplugExit {
+                target_cpu: c,
+                state: 0,
+                idx: 1,
+                ret: 0,
+            },
+        );
+        self.push(
+            t + US,
+            1 % self.ncpu,
+            HOTPLUG_TID,
+            EventKind::CpuDownExit {
+                via: CpuDownVia::CpuDeviceDown,
+                ret: 0,
+            },
+        );
     }
     fn cpu_up(&mut self, t: u64, c: u32) {
-        self.push(t, 1 % self.ncpu, 0, EventKind::HotplugEnter { target_cpu: c, target: 236, idx: 91, multi: false, fun: 0 });
-        self.push(t + 60 * MS, c, 0, EventKind::CpuOnline { target_cpu: c, online: true, via: OnlineVia::SetCpuOnline });
-        self.push(t + 61 * MS, c, 0, EventKind::HotplugExit { target_cpu: c, state: 236, idx: 236, ret: 0 });
+        self.push(
+            t,
+            1 % self.ncpu,
+            0,
+            EventKind::HotplugEnter {
+                target_cpu: c,
+                target: 236,
+                idx: 91,
+                multi: false,
+                fun: 0,
+            },
+        );
+        self.push(
+            t + 60 * MS,
+            c,
+            0,
+            EventKind::CpuOnline {
+                target_cpu: c,
+                online: true,
+                via: OnlineVia::SetCpuOnline,
+            },
+        );
+        self.push(
+            t + 61 * MS,
+            c,
+            0,
+            EventKind::HotplugExit {
+                target_cpu: c,
+                state: 236,
+                idx: 236,
+                ret: 0,
+            },
+        );
     }
 
     fn old_path(&mut self, t0: u64) -> (u64, bool) {
@@ -458,7 +680,11 @@ impl Gen {
         let visible = self.cov != Coverage::ReturnsOnly;
         // ENABLED: rtas_ibm_suspend_me returns -EAGAIN, migration_store
         // sleeps a second and calls again.
-        let polls = if self.rng.chance(10) { self.rng.range(65, 75) } else { self.rng.range(0, 3) };
+        let polls = if self.rng.chance(10) {
+            self.rng.range(65, 75)
+        } else {
+            self.rng.range(0, 3)
+        };
         for _ in 0..polls {
             self.suspend_enter(t);
             self.vasi(t + 10 * US, 0, Some(1));
@@ -468,7 +694,11 @@ impl Gen {
         if polls >= 65 {
             self.expect("long-vasi-wait", None, vec![], false);
         }
-        let racer = if self.online.len() > 1 { Some(self.rng.pick(&self.others())) } else { None };
+        let racer = if self.online.len() > 1 {
+            Some(self.rng.pick(&self.others()))
+        } else {
+            None
+        };
         let mut hang = false;
         let end_ret: i64 = match (typ, racer) {
             // Success, maybe after a 5.3+ race retry.
@@ -488,7 +718,11 @@ impl Gen {
                 self.final_attempt_start = Some(t);
                 self.suspend_enter(t);
                 self.vasi(t + 10 * US, 0, Some(3));
-                let dur = if self.rng.chance(15) { self.rng.range(6000, 9000) * MS } else { self.rng.range(1, 2500) * MS };
+                let dur = if self.rng.chance(15) {
+                    self.rng.range(6000, 9000) * MS
+                } else {
+                    self.rng.range(1, 2500) * MS
+                };
                 let (end, r) = self.old_join(t + 100 * US, dur, None);
                 if visible && dur > 5 * S {
                     self.expect("long-blackout", None, vec![], true);
@@ -522,8 +756,21 @@ impl Gen {
                 let r = match which {
                     0 => ENOMEM,
                     1 => {
-                        self.push(t + 40 * US, 0, TRIGGER_TID, EventKind::CpumaskEnter { op: CpumaskOp::Online });
-                        self.push(t + 60 * US, 0, TRIGGER_TID, EventKind::CpumaskExit { op: CpumaskOp::Online, ret: EINVAL as i32 });
+                        self.push(
+                            t + 40 * US,
+                            0,
+                            TRIGGER_TID,
+                            EventKind::CpumaskEnter { op: CpumaskOp::Online },
+                        );
+                        self.push(
+                            t + 60 * US,
+                            0,
+                            TRIGGER_TID,
+                            EventKind::CpumaskExit {
+                                op: CpumaskOp::Online,
+                                ret: EINVAL as i32,
+                            },
+                        );
                         EINVAL
                     }
                     _ if self.online.len() > 1 => {
@@ -567,14 +814,45 @@ impl Gen {
                 }
                 let t1 = t + 100 * US;
                 self.cpu_down(t1 - 20 * US, t1 + 300 * US, c);
-                self.push(t1, 0, TRIGGER_TID, EventKind::IpiSendMask { mask, callback: 0, via: IpiSendVia::CallFunctionMany });
-                self.push(t1 + US, 0, TRIGGER_TID, EventKind::JoinEnter { path: JoinPath::PercpuSuspendMe });
+                self.push(
+                    t1,
+                    0,
+                    TRIGGER_TID,
+                    EventKind::IpiSendMask {
+                        mask,
+                        callback: 0,
+                        via: IpiSendVia::CallFunctionMany,
+                    },
+                );
+                self.push(
+                    t1 + US,
+                    0,
+                    TRIGGER_TID,
+                    EventKind::JoinEnter {
+                        path: JoinPath::PercpuSuspendMe,
+                    },
+                );
                 self.hcall(t1 + 2 * US, 0, TRIGGER_TID, H_JOIN, [0; 3]);
                 let mut tt = t1 + 2 * US;
                 for &o in others.iter().filter(|&&o| o != c) {
                     tt += 3 * US;
-                    self.push(tt, o, 0, EventKind::IpiHandleEnter { func: 0, via: IpiHandleVia::CsdFunction });
-                    self.push(tt + US, o, 0, EventKind::JoinEnter { path: JoinPath::PercpuSuspendMe });
+                    self.push(
+                        tt,
+                        o,
+                        0,
+                        EventKind::IpiHandleEnter {
+                            func: 0,
+                            via: IpiHandleVia::CsdFunction,
+                        },
+                    );
+                    self.push(
+                        tt + US,
+                        o,
+                        0,
+                        EventKind::JoinEnter {
+                            path: JoinPath::PercpuSuspendMe,
+                        },
+                    );
                     self.hcall(tt + 2 * US, o, 0, H_JOIN, [0; 3]);
                 }
                 self.expect("offline-race", Some("ipi-target-offline"), vec![c], true);
@@ -602,9 +880,15 @@ fn session(cov: Coverage, ncpu: u32, kernel: KernelGeneration) -> SessionInfo {
         .map(|&p| ProbeCoverage {
             probe: p.into(),
             status: if cov.missing().contains(&p) {
-                CoverageStatus::Missing { reasons: vec!["generated".into()] }
+                CoverageStatus::Missing {
+                    reasons: vec!["generated".into()],
+                }
             } else {
-                CoverageStatus::Attached { candidate: "generated".into(), hooks: vec![], partial: vec![] }
+                CoverageStatus::Attached {
+                    candidate: "generated".into(),
+                    hooks: vec![],
+                    partial: vec![],
+                }
             },
         })
         .collect();
@@ -629,13 +913,34 @@ fn generate(seed: u64) -> Case {
         expected: Vec::new(),
         final_window: Vec::new(),
         final_attempt_start: None,
-        desc: vec![format!("seed {seed}: {} cpus, {}, {cov:?}", ncpu, if old { "old" } else { "new" })],
+        desc: vec![format!(
+            "seed {seed}: {} cpus, {}, {cov:?}",
+            ncpu,
+            if old { "old" } else { "new" }
+        )],
     };
     // Every CPU shows up early (IPI traffic), so it is known online.
     for c in 0..ncpu {
         let t = S + c as u64 * 10 * US;
-        g.push(t, c, 0, EventKind::IpiSend { target_cpu: (c + 1) % ncpu, callback: 0, via: IpiSendVia::Tracepoint });
-        g.push(t + 5 * US, (c + 1) % ncpu, 0, EventKind::IpiHandleEnter { func: 0, via: IpiHandleVia::CsdFunction });
+        g.push(
+            t,
+            c,
+            0,
+            EventKind::IpiSend {
+                target_cpu: (c + 1) % ncpu,
+                callback: 0,
+                via: IpiSendVia::Tracepoint,
+            },
+        );
+        g.push(
+            t + 5 * US,
+            (c + 1) % ncpu,
+            0,
+            EventKind::IpiHandleEnter {
+                func: 0,
+                via: IpiHandleVia::CsdFunction,
+            },
+        );
     }
     let t0 = 300 * S;
     // Background hotplug: far before, or across the migration (offline the
@@ -660,21 +965,55 @@ fn generate(seed: u64) -> Case {
     let noise: u64 = g.rng.range(0, 60);
     for _ in 0..noise {
         let t = g.rng.range(2, 250) * S + g.rng.range(0, 999) * MS;
-        let (a, b) = (g.rng.range(0, ncpu as u64 - 1) as u32, g.rng.range(0, ncpu as u64 - 1) as u32);
+        let (a, b) = (
+            g.rng.range(0, ncpu as u64 - 1) as u32,
+            g.rng.range(0, ncpu as u64 - 1) as u32,
+        );
         if !g.online.contains(&b) {
             continue;
         }
-        g.push(t, a, 0, EventKind::IpiSend { target_cpu: b, callback: 0, via: IpiSendVia::Tracepoint });
+        g.push(
+            t,
+            a,
+            0,
+            EventKind::IpiSend {
+                target_cpu: b,
+                callback: 0,
+                via: IpiSendVia::Tracepoint,
+            },
+        );
         if g.rng.chance(90) {
-            g.push(t + 20 * US, b, 0, EventKind::IpiHandleEnter { func: 0, via: IpiHandleVia::CsdFunction });
+            g.push(
+                t + 20 * US,
+                b,
+                0,
+                EventKind::IpiHandleEnter {
+                    func: 0,
+                    via: IpiHandleVia::CsdFunction,
+                },
+            );
         }
     }
     let far_loss = g.rng.chance(10);
     if far_loss {
         let c = g.rng.range(0, ncpu as u64 - 1) as u32;
         let t = 260 * S;
-        g.push(t, c, 0, EventKind::Lost { count: 17, first_ts_ns: t - 2 * MS, last_ts_ns: t - MS });
-        g.expected.push(Expected { kind: "events-lost", variant: None, cpus: vec![c], inconclusive: false });
+        g.push(
+            t,
+            c,
+            0,
+            EventKind::Lost {
+                count: 17,
+                first_ts_ns: t - 2 * MS,
+                last_ts_ns: t - MS,
+            },
+        );
+        g.expected.push(Expected {
+            kind: "events-lost",
+            variant: None,
+            cpus: vec![c],
+            inconclusive: false,
+        });
     }
     let (end, hang) = if old { g.old_path(t0) } else { (g.new_path(t0), false) };
     // A loss inside the final attempt makes what that window supports
@@ -682,8 +1021,22 @@ fn generate(seed: u64) -> Case {
     if g.rng.chance(10) {
         if let Some(fa) = g.final_attempt_start {
             let c = g.rng.range(0, ncpu as u64 - 1) as u32;
-            g.push(fa + 3 * US, c, 0, EventKind::Lost { count: 5, first_ts_ns: fa + US, last_ts_ns: fa + 2 * US });
-            g.expected.push(Expected { kind: "events-lost", variant: None, cpus: vec![c], inconclusive: false });
+            g.push(
+                fa + 3 * US,
+                c,
+                0,
+                EventKind::Lost {
+                    count: 5,
+                    first_ts_ns: fa + US,
+                    last_ts_ns: fa + 2 * US,
+                },
+            );
+            g.expected.push(Expected {
+                kind: "events-lost",
+                variant: None,
+                cpus: vec![c],
+                inconclusive: false,
+            });
             for &i in &g.final_window {
                 g.expected[i].inconclusive = true;
             }
@@ -698,14 +1051,33 @@ fn generate(seed: u64) -> Case {
         for c in late_up {
             g.cpu_up(end + 30 * S, c);
         }
-        g.push(end + 40 * S, 0, 0, EventKind::IpiSend { target_cpu: 0, callback: 0, via: IpiSendVia::Tracepoint });
+        g.push(
+            end + 40 * S,
+            0,
+            0,
+            EventKind::IpiSend {
+                target_cpu: 0,
+                callback: 0,
+                via: IpiSendVia::Tracepoint,
+            },
+        );
     }
     // Drop what the missing probes would have produced.
     let missing = cov.missing();
     g.evs.retain(|e| !missing.contains(&e.kind.probe()));
     g.evs.sort_by_key(|e| e.ts_ns);
-    let kernel = if old { KernelGeneration::OldPath } else { KernelGeneration::NewPath };
-    Case { session: session(cov, ncpu, kernel), events: g.evs, expected: g.expected, watermark, description: g.desc.join("; ") }
+    let kernel = if old {
+        KernelGeneration::OldPath
+    } else {
+        KernelGeneration::NewPath
+    };
+    Case {
+        session: session(cov, ncpu, kernel),
+        events: g.evs,
+        expected: g.expected,
+        watermark,
+        description: g.desc.join("; "),
+    }
 }
 
 fn check(seed: u64) -> Result<(), String> {
@@ -725,12 +1097,20 @@ fn check(seed: u64) -> Result<(), String> {
     if got == want {
         Ok(())
     } else {
-        let summaries: Vec<String> = report.findings.iter().map(|f| format!("  {} {:?}: {}", f.kind.id(), f.variant, f.summary)).collect();
+        let summaries: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| format!("  {} {:?}: {}", f.kind.id(), f.variant, f.summary))
+            .collect();
         Err(format!(
             "{}\n want {want:?}\n got  {got:?}\n{}\n outcomes {:?}",
             case.description,
             summaries.join("\n"),
-            report.migrations.iter().map(|m| (m.outcome, m.attempts.len())).collect::<Vec<_>>()
+            report
+                .migrations
+                .iter()
+                .map(|m| (m.outcome, m.attempts.len()))
+                .collect::<Vec<_>>()
         ))
     }
 }
@@ -741,7 +1121,10 @@ fn generated_cases_have_no_false_positives_or_negatives() {
         check(seed).unwrap_or_else(|e| panic!("{e}"));
         return;
     }
-    let n: u64 = std::env::var("LPMTRACE_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let n: u64 = std::env::var("LPMTRACE_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
     let mut failures = Vec::new();
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     for i in 0..n {
@@ -756,7 +1139,13 @@ fn generated_cases_have_no_false_positives_or_negatives() {
             *kinds.entry(e.kind).or_default() += 1;
         }
     }
-    assert!(failures.is_empty(), "{} failing case(s), first ones:\n{}", failures.len(), failures.join("\n\n"));
+    eprintln!("{n} generated cases; expected findings by kind: {kinds:?}");
+    assert!(
+        failures.is_empty(),
+        "{} failing case(s), first ones:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     // The generator must exercise every kind it claims to.
     for k in [
         "unterminated-migration",
@@ -770,7 +1159,10 @@ fn generated_cases_have_no_false_positives_or_negatives() {
         "migration-failed",
         "events-lost",
     ] {
-        assert!(kinds.get(k).copied().unwrap_or(0) >= n as usize / 500, "kind {k} too rare: {kinds:?}");
+        assert!(
+            kinds.get(k).copied().unwrap_or(0) >= n as usize / 500,
+            "kind {k} too rare: {kinds:?}"
+        );
     }
 }
 

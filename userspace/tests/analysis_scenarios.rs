@@ -39,7 +39,12 @@ fn every_scenario_produces_its_expected_findings() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -80,8 +85,15 @@ fn join_stall_fires_while_the_hang_lasts() {
         engine.push(ev);
     }
     let last = sc.events.last().expect("events").ts_ns;
-    assert!(engine.findings().iter().all(|f| f.kind.id() != "join-stall"), "too early");
+    assert!(
+        engine.findings().iter().all(|f| f.kind.id() != "join-stall"),
+        "too early"
+    );
     engine.advance_to(last + 2_000_000_000);
-    let stall = engine.findings().iter().find(|f| f.kind.id() == "join-stall").expect("stall flagged by advance_to");
+    let stall = engine
+        .findings()
+        .iter()
+        .find(|f| f.kind.id() == "join-stall")
+        .expect("stall flagged by advance_to");
     assert_eq!(stall.cpus, vec![3]);
 }

@@ -188,3 +188,53 @@ fn info_describes_the_recording() {
     }
     assert!(text.contains("ipi.send                 1003"), "{text}");
 }
+
+#[test]
+fn the_binary_dumps_into_a_closed_pipe_quietly_and_reports_errors() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("cmd");
+    let path = dir.file("pipe.lpmt");
+    write_file(&path, &full_session(), &ipi_stream(40_000, 1), WriterOptions::default());
+    let exe = env!("CARGO_BIN_EXE_lpmtrace");
+
+    // `lpmtrace dump FILE | head -1`
+    let mut child = Command::new(exe)
+        .args(["dump", path.to_str().unwrap(), "--format", "jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe is closed.
+    let out = child.wait_with_output().unwrap();
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["ts_ns"], 5_000_000_000_000u64);
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    let out = Command::new(exe)
+        .args(["info", path.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["events"], 120_000);
+
+    let out = Command::new(exe)
+        .args(["dump", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a directory, not an lpmtrace recording"), "{err}");
+}

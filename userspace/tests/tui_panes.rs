@@ -35,14 +35,21 @@ fn migrations_pane_shows_the_timeline_and_the_outcome() {
     let report = report();
     let m = &report.migrations[0];
     assert_shows(&lines, "Migrations (1)");
-    assert_shows(&lines, "#1 stream 0x1 sysfs (drmgr)");
+    assert_shows(
+        &lines,
+        &format!("#1 {} stream 0x1 sysfs (drmgr)", m.outcome.as_str().to_uppercase()),
+    );
     assert_shows(&lines, &m.outcome.as_str().to_uppercase());
     assert_shows(&lines, "trigger");
     assert_shows(&lines, "a1 join");
     for p in &m.attempts[0].phases {
         assert_shows(&lines, view::migrations::phase_label(&p.name));
     }
-    assert!(!lines.iter().any(|l| l.contains('▶')), "nothing runs at the end:\n{}", lines.join("\n"));
+    assert!(
+        !lines.iter().any(|l| l.contains('▶')),
+        "nothing runs at the end:\n{}",
+        lines.join("\n")
+    );
 }
 
 #[test]
@@ -73,7 +80,12 @@ fn findings_pane_lists_what_report_finds_newest_first() {
     let report = report();
     assert!(!report.findings.is_empty(), "the fixture must produce findings");
     assert_shows(&lines, &format!("Findings ({})", report.findings.len()));
-    let row = |id: &str| lines.iter().position(|l| l.contains(id)).unwrap_or_else(|| panic!("{id} missing:\n{}", lines.join("\n")));
+    let row = |id: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{id} missing:\n{}", lines.join("\n")))
+    };
     for f in &report.findings {
         let y = row(f.kind.id());
         let label = match f.severity {
@@ -82,14 +94,26 @@ fn findings_pane_lists_what_report_finds_newest_first() {
             lpmtrace::analysis::Severity::Info => "INFO",
         };
         assert!(lines[y].contains(label), "{}", lines[y]);
-        assert_eq!(lines[y].contains(&format!("{label} ? ")), f.inconclusive, "inconclusive marker: {}", lines[y]);
+        assert_eq!(
+            lines[y].contains(&format!("{label} ? ")),
+            f.inconclusive,
+            "inconclusive marker: {}",
+            lines[y]
+        );
     }
     let newest = report.findings.iter().max_by_key(|f| f.ts_ns).unwrap();
     let oldest = report.findings.iter().min_by_key(|f| f.ts_ns).unwrap();
     if newest.ts_ns != oldest.ts_ns {
-        assert!(row(newest.kind.id()) < row(oldest.kind.id()), "newest first:\n{}", lines.join("\n"));
+        assert!(
+            row(newest.kind.id()) < row(oldest.kind.id()),
+            "newest first:\n{}",
+            lines.join("\n")
+        );
     }
-    assert!(report.findings.iter().any(|f| f.inconclusive), "the lost records make one inconclusive");
+    assert!(
+        report.findings.iter().any(|f| f.inconclusive),
+        "the lost records make one inconclusive"
+    );
 }
 
 #[test]
@@ -99,7 +123,9 @@ fn finding_detail_shows_explanation_evidence_and_next_step() {
     end(&mut app, &mut drv);
     app.focus = Focus::Findings;
     app.apply(Action::Enter);
-    let Overlay::Finding { key, .. } = app.overlay.clone() else { panic!("Enter opens the finding") };
+    let Overlay::Finding { key, .. } = app.overlay.clone() else {
+        panic!("Enter opens the finding")
+    };
     let f = app.finding(&key).unwrap().clone();
     let styles = Styles::new(true);
     let lines = screen(&mut app, 120, 40, &styles);
@@ -124,7 +150,11 @@ fn cpu_lanes_show_hotplug_join_and_ipis() {
     let (mut app, mut drv) = replay_app(&recording(dir.path()));
     let styles = Styles::new(true);
     let lane = |lines: &[String], cpu: &str| -> String {
-        lines.iter().find(|l| l.trim_start_matches('│').starts_with(&format!("{cpu} "))).cloned().unwrap_or_default()
+        lines
+            .iter()
+            .find(|l| l.trim_start_matches('│').starts_with(&format!("{cpu} ")))
+            .cloned()
+            .unwrap_or_default()
     };
 
     at(&mut app, &mut drv, 250 * MS);
@@ -139,7 +169,11 @@ fn cpu_lanes_show_hotplug_join_and_ipis() {
 
     at(&mut app, &mut drv, 3 * S + 2 * MS);
     let (lines, _) = render_with(80, 8, |f, a| view::cpus::render(f, a, &app, &styles));
-    assert!(lane(&lines, "cpu0").ends_with("J│") || lane(&lines, "cpu0").contains('J'), "join:\n{}", lines.join("\n"));
+    assert!(
+        lane(&lines, "cpu0").ends_with("J│") || lane(&lines, "cpu0").contains('J'),
+        "join:\n{}",
+        lines.join("\n")
+    );
     assert!(lane(&lines, "cpu1").contains('J'), "join:\n{}", lines.join("\n"));
     assert!(!lane(&lines, "cpu3").contains('J'), "the offline CPU does not join");
 
@@ -179,7 +213,10 @@ fn event_log_follows_the_tail_and_filters() {
     let (lines, _) = render_with(120, 8, |f, a| view::events::render(f, a, &app, &styles));
     assert_shows(&lines, "(following)");
     let last = lines[lines.len() - 2].clone();
-    assert!(last.contains("ipi.handle") && last.contains("cpu3"), "the tail is the last event: {last}");
+    assert!(
+        last.contains("ipi.handle") && last.contains("cpu3"),
+        "the tail is the last event: {last}"
+    );
 
     app.set_filter("cpu3 hotplug");
     let (lines, _) = render_with(120, 8, |f, a| view::events::render(f, a, &app, &styles));
@@ -263,4 +300,17 @@ fn help_lists_every_key_and_coverage_lists_missing_probes() {
     app.apply(Action::Coverage);
     let lines = screen(&mut app, 120, 40, &styles);
     assert_shows(&lines, "MISSING lpm.rtas");
+}
+
+#[test]
+#[ignore = "prints the screen for a look"]
+fn print_screen() {
+    let dir = TempDir::new("print");
+    let (mut app, mut drv) = replay_app(&recording(dir.path()));
+    at(&mut app, &mut drv, 3 * S + MS + 600_000);
+    let lines = screen(&mut app, 80, 24, &Styles::new(false));
+    println!("{}", lines.join("\n"));
+    end(&mut app, &mut drv);
+    let lines = screen(&mut app, 80, 24, &Styles::new(false));
+    println!("{}", lines.join("\n"));
 }

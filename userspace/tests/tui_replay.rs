@@ -20,8 +20,10 @@ struct Script(VecDeque<TermEvent>);
 
 impl Script {
     fn keys(keys: &[KeyCode]) -> Self {
-        let mut q: VecDeque<TermEvent> =
-            keys.iter().map(|&k| TermEvent::Key(KeyEvent::new(k, KeyModifiers::NONE))).collect();
+        let mut q: VecDeque<TermEvent> = keys
+            .iter()
+            .map(|&k| TermEvent::Key(KeyEvent::new(k, KeyModifiers::NONE)))
+            .collect();
         q.push_back(TermEvent::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)));
         Script(q)
     }
@@ -43,7 +45,8 @@ fn run_keys(app: &mut App, driver: &mut dyn Driver, keys: &[KeyCode]) -> Vec<Str
     run::run(&mut term, app, driver, &mut Script::keys(keys), &Styles::new(false)).unwrap();
     // The loop quits before drawing the `q`; draw the state it left.
     app.refresh();
-    term.draw(|f| lpmtrace::tui::view::draw(f, app, &Styles::new(false))).unwrap();
+    term.draw(|f| lpmtrace::tui::view::draw(f, app, &Styles::new(false)))
+        .unwrap();
     lines(term.backend().buffer())
 }
 
@@ -69,13 +72,24 @@ fn seeking_back_rewinds_and_replays_the_same_state() {
     let mid = base() + 3_001_500_000;
     drv.seek(&mut app, mid).unwrap();
     app.refresh();
-    let first = (app.model.events, app.model.report.migrations.clone(), app.model.log.last_pos());
+    let first = (
+        app.model.events,
+        app.model.report.migrations.clone(),
+        app.model.log.last_pos(),
+    );
     let end = app.clock().unwrap().end_ns;
     drv.seek(&mut app, end).unwrap();
     drv.seek(&mut app, mid).unwrap();
     app.refresh();
     assert!(!app.model.is_finished());
-    assert_eq!((app.model.events, app.model.report.migrations.clone(), app.model.log.last_pos()), first);
+    assert_eq!(
+        (
+            app.model.events,
+            app.model.report.migrations.clone(),
+            app.model.log.last_pos()
+        ),
+        first
+    );
     assert_eq!(app.clock().unwrap().pos_ns, mid);
 }
 
@@ -108,12 +122,16 @@ fn keys_pause_seek_and_change_speed() {
     let dir = TempDir::new("keys");
     let (mut app, mut drv) = replay_app(&recording(dir.path()));
     let start = app.clock().unwrap().start_ns;
-    let screen = run_keys(&mut app, &mut drv, &[KeyCode::Right, KeyCode::Right, KeyCode::Left, KeyCode::Char('+')]);
+    let screen = run_keys(
+        &mut app,
+        &mut drv,
+        &[KeyCode::Right, KeyCode::Right, KeyCode::Left, KeyCode::Char('+')],
+    );
     let c = *app.clock().unwrap();
     assert!(app.paused);
     assert_eq!(c.pos_ns, start + 1_000_000_000);
     assert_eq!(c.speed, 2.0);
-    assert_shows(&screen, "REPLAY 2x 1.000s / 15.000s");
+    assert_shows(&screen, "2x 1.000s / 15.000s");
     assert_shows(&screen, "PAUSED");
 
     let screen = run_keys(&mut app, &mut drv, &[KeyCode::Char(' ')]);
@@ -184,12 +202,23 @@ fn slash_filters_the_event_log() {
     let screen = run_keys(&mut app, &mut drv, &keys);
     assert_eq!(app.filter.source(), "lpm.hcall cpu1");
     assert_shows(&screen, "/lpm.hcall cpu1");
-    let log: Vec<&String> = screen.iter().filter(|l| l.contains(" cpu") && l.contains('#')).collect();
+    let log: Vec<&String> = screen
+        .iter()
+        .filter(|l| l.contains(" cpu") && l.contains('#'))
+        .collect();
     assert!(!log.is_empty());
-    assert!(log.iter().all(|l| l.contains("lpm.hcall") && l.contains("cpu1")), "{}", screen.join("\n"));
+    assert!(
+        log.iter().all(|l| l.contains("lpm.hcall") && l.contains("cpu1")),
+        "{}",
+        screen.join("\n")
+    );
 
     // Esc while typing keeps the old filter; `q` while typing is a letter.
-    let screen = run_keys(&mut app, &mut drv, &[KeyCode::Char('/'), KeyCode::Char('q'), KeyCode::Esc]);
+    let screen = run_keys(
+        &mut app,
+        &mut drv,
+        &[KeyCode::Char('/'), KeyCode::Char('q'), KeyCode::Esc],
+    );
     assert_eq!(app.filter.source(), "lpm.hcall cpu1");
     assert_shows(&screen, "/lpm.hcall cpu1");
 }

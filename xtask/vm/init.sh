@@ -53,6 +53,13 @@ else
     rc=127
 fi
 
+# Harness self-tests (--guest-arg lpmt.selftest=panic|hang): the host must
+# report a crash / a hang.
+case "$(lpmt_cmdline lpmt.selftest)" in
+    panic) echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger ;;
+    hang) echo 1 > /proc/sys/kernel/printk; while :; do sleep 1000; done ;;
+esac
+
 # Every CPU back online, so the dmesg and interrupts snapshots are complete.
 lpmt_all_online
 lpmt_snapshot_interrupts final

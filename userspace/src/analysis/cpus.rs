@@ -180,7 +180,11 @@ impl CpuTracker {
     /// A tracker that expects `cpu_count` CPUs (grows on demand).
     pub fn new(cpu_count: u32) -> Self {
         let n = cpu_count.min(MAX_CPU) as usize;
-        CpuTracker { cpus: (0..n).map(|_| Cpu::new()).collect(), transitions: Vec::new(), open: vec![None; n] }
+        CpuTracker {
+            cpus: (0..n).map(|_| Cpu::new()).collect(),
+            transitions: Vec::new(),
+            open: vec![None; n],
+        }
     }
 
     /// The CPU, growing the table when needed; None for absurd numbers.
@@ -252,7 +256,13 @@ impl CpuTracker {
         let Some(c) = self.get(cpu) else { return };
         c.state = if down { CpuState::GoingDown } else { CpuState::ComingUp };
         c.transition_since = ts;
-        self.transitions.push(Transition { cpu, start_ns: ts, end_ns: u64::MAX, down, evidence: pos });
+        self.transitions.push(Transition {
+            cpu,
+            start_ns: ts,
+            end_ns: u64::MAX,
+            down,
+            evidence: pos,
+        });
         let idx = self.transitions.len() - 1;
         self.open[cpu as usize] = Some(idx);
     }
@@ -270,7 +280,10 @@ impl CpuTracker {
         let down = idx > target;
         let Some(c) = self.get(cpu) else { return false };
         c.hp_target = target;
-        let running = matches!((c.state, down), (CpuState::GoingDown, true) | (CpuState::ComingUp, false));
+        let running = matches!(
+            (c.state, down),
+            (CpuState::GoingDown, true) | (CpuState::ComingUp, false)
+        );
         let offline_going_down = down && c.state == CpuState::Offline;
         if running || offline_going_down {
             return false;
@@ -285,7 +298,11 @@ impl CpuTracker {
         let c = self.get(cpu)?;
         if ret != 0 {
             // A failed step rolls back: the CPU stays where it was.
-            let back = if c.state == CpuState::GoingDown { CpuState::Online } else { c.state };
+            let back = if c.state == CpuState::GoingDown {
+                CpuState::Online
+            } else {
+                c.state
+            };
             c.state = back;
             self.end(cpu, ts);
             return None;
@@ -346,7 +363,9 @@ impl CpuTracker {
 
     /// Down transitions overlapping `[start, end]`.
     pub fn downs_overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = &Transition> + '_ {
-        self.transitions.iter().filter(move |t| t.down && t.start_ns <= end && t.end_ns >= start)
+        self.transitions
+            .iter()
+            .filter(move |t| t.down && t.start_ns <= end && t.end_ns >= start)
     }
 }
 

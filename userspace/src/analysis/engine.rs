@@ -95,7 +95,12 @@ impl Engine {
             KernelGeneration::NewPath => Gen::New,
             _ => Gen::Unknown,
         };
-        let missing = session.coverage.iter().filter(|c| !c.attached()).map(|c| c.probe.clone()).collect();
+        let missing = session
+            .coverage
+            .iter()
+            .filter(|c| !c.attached())
+            .map(|c| c.probe.clone())
+            .collect();
         Engine {
             th: thresholds,
             session_gen,
@@ -256,8 +261,16 @@ impl Engine {
             mark_seen(c);
         }
         match ev.kind {
-            EventKind::Lost { count, first_ts_ns, last_ts_ns } => self.on_lost(ev.cpu, count, first_ts_ns, last_ts_ns, ts, pos),
-            EventKind::TriggerEnter { source, stream_id, comm } => self.on_trigger(ev, source, stream_id, comm.as_text(), ts, pos),
+            EventKind::Lost {
+                count,
+                first_ts_ns,
+                last_ts_ns,
+            } => self.on_lost(ev.cpu, count, first_ts_ns, last_ts_ns, ts, pos),
+            EventKind::TriggerEnter {
+                source,
+                stream_id,
+                comm,
+            } => self.on_trigger(ev, source, stream_id, comm.as_text(), ts, pos),
             EventKind::TriggerExit { source, ret } => self.on_trigger_exit(ev.tid, source, ret, ts, pos),
             EventKind::MigrateEnter { handle } => {
                 let idx = self.by_tid(ev.tid).or_else(|| self.by_handle(handle));
@@ -311,7 +324,11 @@ impl Engine {
                 H_VASI_SIGNAL => self.on_signal_enter(ev, args, ts, pos),
                 _ => {}
             },
-            EventKind::HcallExit { opcode, retval, retbuf0 } => match opcode {
+            EventKind::HcallExit {
+                opcode,
+                retval,
+                retbuf0,
+            } => match opcode {
                 H_JOIN => self.on_join_ret(ev.cpu, retval, ts, pos),
                 H_VASI_STATE => self.on_vasi_exit(ev, retval, retbuf0, ts, pos),
                 H_VASI_SIGNAL => self.on_signal_exit(ev, retval, ts, pos),
@@ -367,10 +384,17 @@ impl Engine {
                     }
                 }
             }
-            EventKind::HotplugEnter { target_cpu, target, idx, .. } => {
+            EventKind::HotplugEnter {
+                target_cpu,
+                target,
+                idx,
+                ..
+            } => {
                 self.cpus.hotplug_enter(target_cpu, target, idx, ts, pos);
             }
-            EventKind::HotplugExit { target_cpu, state, ret, .. } => {
+            EventKind::HotplugExit {
+                target_cpu, state, ret, ..
+            } => {
                 if self.cpus.hotplug_exit(target_cpu, state, ret, ts) == Some(true) {
                     self.cpu_went_offline(target_cpu, ts, pos);
                 }
@@ -382,7 +406,12 @@ impl Engine {
             }
             EventKind::CpuDownEnter { target_cpu, .. } => {
                 if self.down_reqs.len() < 4096 {
-                    self.down_reqs.push(CpuDownReq { tid: ev.tid, cpu: target_cpu, ts, pos });
+                    self.down_reqs.push(CpuDownReq {
+                        tid: ev.tid,
+                        cpu: target_cpu,
+                        ts,
+                        pos,
+                    });
                 }
             }
             EventKind::CpuDownExit { ret, .. } => self.on_cpu_down_exit(ev.tid, ret, ts, pos),
@@ -397,11 +426,19 @@ impl Engine {
     // --- migration lookup -------------------------------------------------------
 
     fn by_tid(&self, tid: u32) -> Option<usize> {
-        self.open.iter().rev().copied().find(|&i| self.migrations[i].tid == Some(tid))
+        self.open
+            .iter()
+            .rev()
+            .copied()
+            .find(|&i| self.migrations[i].tid == Some(tid))
     }
 
     fn by_handle(&self, handle: u64) -> Option<usize> {
-        self.open.iter().rev().copied().find(|&i| self.migrations[i].stream_id == Some(handle))
+        self.open
+            .iter()
+            .rev()
+            .copied()
+            .find(|&i| self.migrations[i].stream_id == Some(handle))
     }
 
     /// The open migration whose attempt is in the join, else the latest open.
@@ -446,10 +483,25 @@ impl Engine {
 
     // --- triggers and ends ------------------------------------------------------
 
-    fn on_trigger(&mut self, ev: &Event, source: TriggerSource, stream_id: Option<u64>, comm: String, ts: u64, pos: u64) {
-        let others: Vec<(u32, Option<u64>)> =
-            self.open.iter().map(|&i| (self.migrations[i].id, self.migrations[i].stream_id)).collect();
-        let gen = if source == TriggerSource::SyscallDispatch { Gen::New } else { Gen::Unknown };
+    fn on_trigger(
+        &mut self,
+        ev: &Event,
+        source: TriggerSource,
+        stream_id: Option<u64>,
+        comm: String,
+        ts: u64,
+        pos: u64,
+    ) {
+        let others: Vec<(u32, Option<u64>)> = self
+            .open
+            .iter()
+            .map(|&i| (self.migrations[i].id, self.migrations[i].stream_id))
+            .collect();
+        let gen = if source == TriggerSource::SyscallDispatch {
+            Gen::New
+        } else {
+            Gen::Unknown
+        };
         let idx = self.open_migration(ts, pos, Opener::Trigger, gen, Some(ev.tid));
         let m = &mut self.migrations[idx];
         m.source = Some(source);
@@ -458,7 +510,15 @@ impl Engine {
         if !others.is_empty() {
             let m = &self.migrations[idx];
             let mut out = Vec::new();
-            run_rules(&Checkpoint::Triggered { m, others: &others, pos }, &self.th, &mut out);
+            run_rules(
+                &Checkpoint::Triggered {
+                    m,
+                    others: &others,
+                    pos,
+                },
+                &self.th,
+                &mut out,
+            );
             self.add_findings(out);
         }
     }
@@ -473,7 +533,11 @@ impl Engine {
         // sys_rtas returns 0 and puts the status in rets[0]: use what the
         // suspend returned when it was seen.
         let result = if source == TriggerSource::SysRtas && ret == 0 {
-            match m.cur_ref().and_then(|a| a.result).or_else(|| m.attempts.last().and_then(|a| a.result)) {
+            match m
+                .cur_ref()
+                .and_then(|a| a.result)
+                .or_else(|| m.attempts.last().and_then(|a| a.result))
+            {
                 Some(r) => r,
                 None if m.suspended_ok => 0,
                 None if m.gen == Gen::Old && !m.attempts.is_empty() => -9004,
@@ -523,7 +587,13 @@ impl Engine {
         }
         self.open.retain(|&i| i != idx);
         let mut out = Vec::new();
-        run_rules(&Checkpoint::MigrationEnded { m: &self.migrations[idx] }, &self.th, &mut out);
+        run_rules(
+            &Checkpoint::MigrationEnded {
+                m: &self.migrations[idx],
+            },
+            &self.th,
+            &mut out,
+        );
         self.add_findings(out);
     }
 
@@ -603,7 +673,11 @@ impl Engine {
         let mut out = Vec::new();
         let m = &self.migrations[idx];
         let a = m.attempts.last().expect("closed attempt");
-        run_rules(&Checkpoint::AttemptClosed { m, a, cpus: &self.cpus }, &self.th, &mut out);
+        run_rules(
+            &Checkpoint::AttemptClosed { m, a, cpus: &self.cpus },
+            &self.th,
+            &mut out,
+        );
         self.add_findings(out);
     }
 
@@ -628,7 +702,13 @@ impl Engine {
         }
         if a.joined.insert(cpu) {
             a.joins.push(JoinSt {
-                pub_: super::model::CpuJoin { cpu, joined_ns: ts, h_join_calls: 0, last_ret: None, premature: 0 },
+                pub_: super::model::CpuJoin {
+                    cpu,
+                    joined_ns: ts,
+                    h_join_calls: 0,
+                    last_ret: None,
+                    premature: 0,
+                },
                 left: false,
                 pending_premature: false,
             });
@@ -923,7 +1003,10 @@ impl Engine {
     }
 
     fn on_signal_enter(&mut self, ev: &Event, args: [u64; 3], ts: u64, pos: u64) {
-        let idx = self.by_tid(ev.tid).or_else(|| self.by_handle(args[0])).or_else(|| self.open.last().copied());
+        let idx = self
+            .by_tid(ev.tid)
+            .or_else(|| self.by_handle(args[0]))
+            .or_else(|| self.open.last().copied());
         let Some(idx) = idx else { return };
         if self.migrations[idx].cur_ref().is_some() {
             self.close_attempt(idx, ts, None, false);
@@ -946,7 +1029,13 @@ impl Engine {
         let idx = self
             .by_tid(ev.tid)
             .filter(|&i| self.migrations[i].cancel.is_some())
-            .or_else(|| self.open.iter().rev().copied().find(|&i| self.migrations[i].cancel.as_ref().is_some_and(|c| c.ret.is_none())));
+            .or_else(|| {
+                self.open
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&i| self.migrations[i].cancel.as_ref().is_some_and(|c| c.ret.is_none()))
+            });
         let Some(idx) = idx else { return };
         let m = &mut self.migrations[idx];
         touch(m, ts, pos);
@@ -957,7 +1046,14 @@ impl Engine {
         if retval != 0 {
             m.errors.push(error(ts, "H_VASI_SIGNAL", retval, ev.cpu));
             let mut out = Vec::new();
-            run_rules(&Checkpoint::CancelAnswered { m: &self.migrations[idx], pos }, &self.th, &mut out);
+            run_rules(
+                &Checkpoint::CancelAnswered {
+                    m: &self.migrations[idx],
+                    pos,
+                },
+                &self.th,
+                &mut out,
+            );
             self.add_findings(out);
         }
         if self.migrations[idx].opener == Opener::Inferred {
@@ -969,7 +1065,7 @@ impl Engine {
 
     fn cpu_went_offline(&mut self, cpu: u32, ts: u64, pos: u64) {
         let (since, ipi_pos) = match self.cpus.get(cpu) {
-            Some(c) => std::mem::replace(&mut c.ipi_pending, (0, 0)),
+            Some(c) => std::mem::take(&mut c.ipi_pending),
             None => return,
         };
         if since == 0 || !self.ipi_handle_attached {
@@ -984,13 +1080,25 @@ impl Engine {
             let m = &self.migrations[idx];
             let a = m.cur_ref().expect("open attempt");
             let mut out = Vec::new();
-            run_rules(&Checkpoint::IpiTargetOffline { m, a, cpu, ts, evidence: [ipi_pos, pos] }, &self.th, &mut out);
+            run_rules(
+                &Checkpoint::IpiTargetOffline {
+                    m,
+                    a,
+                    cpu,
+                    ts,
+                    evidence: [ipi_pos, pos],
+                },
+                &self.th,
+                &mut out,
+            );
             self.add_findings(out);
         }
     }
 
     fn on_cpu_down_exit(&mut self, tid: u32, ret: i32, ts: u64, pos: u64) {
-        let Some(i) = self.down_reqs.iter().rposition(|r| r.tid == tid) else { return };
+        let Some(i) = self.down_reqs.iter().rposition(|r| r.tid == tid) else {
+            return;
+        };
         let req = self.down_reqs.swap_remove(i);
         let failed = ret as i64 == EBUSY;
         let hit = self.migrations.iter().rev().position(|m| {
@@ -1008,7 +1116,14 @@ impl Engine {
         let idx = self.migrations.len() - 1 - rev;
         let m = &self.migrations[idx];
         let mut out = Vec::new();
-        let cp = Checkpoint::HotplugBlocked { m, cpu: req.cpu, start_ns: req.ts, ts, ret, evidence: [req.pos, pos] };
+        let cp = Checkpoint::HotplugBlocked {
+            m,
+            cpu: req.cpu,
+            start_ns: req.ts,
+            ts,
+            ret,
+            evidence: [req.pos, pos],
+        };
         run_rules(&cp, &self.th, &mut out);
         self.add_findings(out);
     }
@@ -1019,7 +1134,12 @@ impl Engine {
         let (first, last) = (first.min(ts), last.max(first).min(ts));
         self.lost_records += 1;
         self.events_lost += count;
-        self.losses.push(Loss { first, last, count, cpu });
+        self.losses.push(Loss {
+            first,
+            last,
+            count,
+            cpu,
+        });
         for &i in &self.open {
             self.migrations[i].events_lost += count;
         }
@@ -1041,14 +1161,23 @@ impl Engine {
                 g.last = g.last.max(last);
                 g.total += count;
                 let (gfirst, total, glast) = (g.first, g.total, g.last);
-                if let Some(f) = self.findings.iter_mut().rev().find(|f| f.kind == FindingKind::EventsLost && f.ts_ns == gfirst) {
+                if let Some(f) = self
+                    .findings
+                    .iter_mut()
+                    .rev()
+                    .find(|f| f.kind == FindingKind::EventsLost && f.ts_ns == gfirst)
+                {
                     rules::merge_loss(f, total, cpu, glast, pos);
                 }
                 return;
             }
         }
-        self.loss_group = Some(LossGroup { first, last, total: count });
-        let in_migration = self.open.iter().next().map(|&i| self.migrations[i].id);
+        self.loss_group = Some(LossGroup {
+            first,
+            last,
+            total: count,
+        });
+        let in_migration = self.open.first().map(|&i| self.migrations[i].id);
         let f = rules::events_lost(count, cpu, first, last, pos, in_migration);
         self.add_findings(vec![f]);
     }
@@ -1099,14 +1228,26 @@ impl Engine {
                     vasi = Some(deadline);
                 }
             }
-            if m.cur_ref().is_none() && m.opener == Opener::Inferred && now > m.last_activity.saturating_add(th.settle_ns) {
+            if m.cur_ref().is_none()
+                && m.opener == Opener::Inferred
+                && now > m.last_activity.saturating_add(th.settle_ns)
+            {
                 ends.push((idx, m.last_activity));
             }
             let m = &self.migrations[idx];
             let mut out = Vec::new();
             if let Some(deadline) = stall {
                 let a = m.cur_ref().expect("open attempt");
-                run_rules(&Checkpoint::JoinDeadline { m, a, deadline, cpus: &self.cpus }, &th, &mut out);
+                run_rules(
+                    &Checkpoint::JoinDeadline {
+                        m,
+                        a,
+                        deadline,
+                        cpus: &self.cpus,
+                    },
+                    &th,
+                    &mut out,
+                );
             }
             if let Some(deadline) = vasi {
                 run_rules(&Checkpoint::VasiDeadline { m, deadline }, &th, &mut out);
@@ -1134,7 +1275,11 @@ impl Engine {
 
     fn inconclusive_reason(&self, f: &Finding) -> Option<String> {
         if f.kind != FindingKind::EventsLost {
-            if let Some(l) = self.losses.iter().find(|l| l.first <= f.ts_ns && l.last >= f.window_start_ns) {
+            if let Some(l) = self
+                .losses
+                .iter()
+                .find(|l| l.first <= f.ts_ns && l.last >= f.window_start_ns)
+            {
                 return Some(loss_reason(l.count, l.cpu, l.first, l.last));
             }
         }
@@ -1179,7 +1324,11 @@ fn mark_done(a: &mut AttemptSt, ts: u64) {
 }
 
 fn loss_reason(count: u64, cpu: u32, first: u64, last: u64) -> String {
-    format!("{count} events lost on cpu{cpu} between {} and {}", rules::fmt_ts(first), rules::fmt_ts(last))
+    format!(
+        "{count} events lost on cpu{cpu} between {} and {}",
+        rules::fmt_ts(first),
+        rules::fmt_ts(last)
+    )
 }
 
 fn run_rules(cp: &Checkpoint<'_>, th: &Thresholds, out: &mut Vec<Finding>) {

@@ -164,7 +164,14 @@ pub struct Finding {
 impl Finding {
     /// The deterministic order: time, severity, kind, migration, CPUs, variant.
     pub fn sort_key(&self) -> (u64, Severity, &'static str, Option<u32>, &[u32], Option<&str>) {
-        (self.ts_ns, self.severity, self.kind.id(), self.migration, &self.cpus, self.variant.as_deref())
+        (
+            self.ts_ns,
+            self.severity,
+            self.kind.id(),
+            self.migration,
+            &self.cpus,
+            self.variant.as_deref(),
+        )
     }
 }
 

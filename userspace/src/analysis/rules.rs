@@ -260,8 +260,13 @@ impl Rule for UnterminatedMigration {
         };
         let seen = match m.last_vasi_state {
             Some(vasi::SUSPENDING) => "H_VASI_STATE last reported SUSPENDING".to_string(),
-            Some(s) => format!("H_VASI_STATE last reported {}", names::vasi_state_name(s).unwrap_or("an unknown state")),
-            None if m.attempts.iter().any(|a| a.joining()) => "CPUs had started joining, which the kernel only does once the stream is Suspending".to_string(),
+            Some(s) => format!(
+                "H_VASI_STATE last reported {}",
+                names::vasi_state_name(s).unwrap_or("an unknown state")
+            ),
+            None if m.attempts.iter().any(|a| a.joining()) => {
+                "CPUs had started joining, which the kernel only does once the stream is Suspending".to_string()
+            }
             None => "the stream state could not be read (H_VASI_STATE failed), so it may be Suspending".to_string(),
         };
         let d = Draft {
@@ -295,7 +300,9 @@ impl Rule for CancelRejected {
     }
 
     fn check(&self, cp: &Checkpoint<'_>, _th: &Thresholds, out: &mut Vec<Finding>) {
-        let Checkpoint::CancelAnswered { m, pos } = cp else { return };
+        let Checkpoint::CancelAnswered { m, pos } = cp else {
+            return;
+        };
         let Some(c) = &m.cancel else { return };
         let Some(ret) = c.ret.filter(|r| *r != 0) else { return };
         let d = Draft {
@@ -357,7 +364,15 @@ impl Rule for OfflineRace {
                 }
                 cpu_ids.sort_unstable();
                 cpu_ids.dedup();
-                let d = Draft { kind: self.kind(), variant: Some(variant), severity, ts: end, window_start: a.start_ns, m: Some(m), cpus: cpu_ids.clone() };
+                let d = Draft {
+                    kind: self.kind(),
+                    variant: Some(variant),
+                    severity,
+                    ts: end,
+                    window_start: a.start_ns,
+                    m: Some(m),
+                    cpus: cpu_ids.clone(),
+                };
                 let (summary, explanation, next) = if variant == "aborted-ebusy" {
                     (
                         format!("{} attempt {}: {} went offline while CPUs were gathered; rtas_ibm_suspend_me gave up with -EBUSY", subject(m), a.number, cpu_list(&cpu_ids)),
@@ -373,7 +388,13 @@ impl Rule for OfflineRace {
                 };
                 out.push(d.done(summary, explanation, evidence(m, &[&ev]), next));
             }
-            Checkpoint::IpiTargetOffline { m, a, cpu, ts, evidence: e } => {
+            Checkpoint::IpiTargetOffline {
+                m,
+                a,
+                cpu,
+                ts,
+                evidence: e,
+            } => {
                 let d = Draft {
                     kind: self.kind(),
                     variant: Some("ipi-target-offline"),
@@ -392,7 +413,14 @@ impl Rule for OfflineRace {
                     "Expect the partition to hang in the join: get a dump from the HMC if it does not recover. Make sure the kernel has 85a88cabad57 (4.20+ or the stable backports) and keep CPU hotplug quiet during migrations.",
                 ));
             }
-            Checkpoint::HotplugBlocked { m, cpu, start_ns, ts, ret, evidence: e } => {
+            Checkpoint::HotplugBlocked {
+                m,
+                cpu,
+                start_ns,
+                ts,
+                ret,
+                evidence: e,
+            } => {
                 let failed = *ret as i64 == EBUSY;
                 let d = Draft {
                     kind: self.kind(),
@@ -437,7 +465,9 @@ impl Rule for JoinStall {
     }
 
     fn check(&self, cp: &Checkpoint<'_>, th: &Thresholds, out: &mut Vec<Finding>) {
-        let Checkpoint::JoinDeadline { m, a, deadline, cpus } = cp else { return };
+        let Checkpoint::JoinDeadline { m, a, deadline, cpus } = cp else {
+            return;
+        };
         let missing = a.missing().to_vec();
         if missing.is_empty() {
             return;
@@ -491,7 +521,9 @@ impl Rule for PrematureJoin {
     }
 
     fn check(&self, cp: &Checkpoint<'_>, th: &Thresholds, out: &mut Vec<Finding>) {
-        let Checkpoint::AttemptClosed { m, a, .. } = cp else { return };
+        let Checkpoint::AttemptClosed { m, a, .. } = cp else {
+            return;
+        };
         if a.premature == 0 {
             return;
         }
@@ -499,7 +531,11 @@ impl Rule for PrematureJoin {
         if !unhandled && a.premature < th.premature_storm {
             return;
         }
-        let cpus = if unhandled { a.unhandled_cpus.to_vec() } else { a.premature_cpus.to_vec() };
+        let cpus = if unhandled {
+            a.unhandled_cpus.to_vec()
+        } else {
+            a.premature_cpus.to_vec()
+        };
         let d = Draft {
             kind: self.kind(),
             variant: Some(if unhandled { "unhandled" } else { "storm" }),
@@ -551,10 +587,20 @@ impl Rule for SuspendRetriesExhausted {
         if !exhausted(m) {
             return;
         }
-        let errs: Vec<String> = m.attempts.iter().filter_map(|a| a.result.filter(|r| *r != 0).map(code)).collect();
-        let delays: Vec<String> = m.attempts.iter().filter_map(|a| a.delay_before_ns.map(fmt_dur)).collect();
+        let errs: Vec<String> = m
+            .attempts
+            .iter()
+            .filter_map(|a| a.result.filter(|r| *r != 0).map(code))
+            .collect();
+        let delays: Vec<String> = m
+            .attempts
+            .iter()
+            .filter_map(|a| a.delay_before_ns.map(fmt_dur))
+            .collect();
         let cancel = match &m.cancel {
-            Some(c) if c.ret.is_none_or(|r| r == 0) => "the kernel then cancelled the migration (H_VASI_SIGNAL accepted)",
+            Some(c) if c.ret.is_none_or(|r| r == 0) => {
+                "the kernel then cancelled the migration (H_VASI_SIGNAL accepted)"
+            }
             Some(_) => "the kernel's cancel was rejected (see cancel-rejected)",
             None => "no cancel was seen",
         };
@@ -595,7 +641,11 @@ impl Rule for MigrationFailed {
         let err = last_error(m).map_or_else(|| "an error".to_string(), code);
         let d = Draft {
             kind: self.kind(),
-            variant: Some(if outcome == Outcome::Cancelled { "cancelled" } else { "failed" }),
+            variant: Some(if outcome == Outcome::Cancelled {
+                "cancelled"
+            } else {
+                "failed"
+            }),
             severity: Severity::Warning,
             ts: m.end_ns.unwrap_or(m.last_activity),
             window_start: m.start_ns,
@@ -613,7 +663,15 @@ impl Rule for MigrationFailed {
             )
         };
         out.push(d.done(
-            format!("{} {} ({err})", subject(m), if outcome == Outcome::Cancelled { "failed and was cancelled" } else { "failed" }),
+            format!(
+                "{} {} ({err})",
+                subject(m),
+                if outcome == Outcome::Cancelled {
+                    "failed and was cancelled"
+                } else {
+                    "failed"
+                }
+            ),
             explanation,
             evidence(m, &[m.attempts.last().map_or(&[][..], |a| &a.evidence[..])]),
             "Read the attempt errors in the timeline; retry the migration from the HMC once the cause is addressed.",
@@ -631,7 +689,9 @@ impl Rule for LongVasiWait {
     }
 
     fn check(&self, cp: &Checkpoint<'_>, th: &Thresholds, out: &mut Vec<Finding>) {
-        let Checkpoint::VasiDeadline { m, deadline } = cp else { return };
+        let Checkpoint::VasiDeadline { m, deadline } = cp else {
+            return;
+        };
         let d = Draft {
             kind: self.kind(),
             variant: None,
@@ -658,11 +718,15 @@ impl Rule for LongBlackout {
     }
 
     fn check(&self, cp: &Checkpoint<'_>, th: &Thresholds, out: &mut Vec<Finding>) {
-        let Checkpoint::AttemptClosed { m, a, .. } = cp else { return };
+        let Checkpoint::AttemptClosed { m, a, .. } = cp else {
+            return;
+        };
         if !a.suspended_ok() {
             return;
         }
-        let Some(start) = a.join_start.or(a.suspend_start) else { return };
+        let Some(start) = a.join_start.or(a.suspend_start) else {
+            return;
+        };
         let end = a.wake_end.or(a.suspend_end).or(a.end_ns).unwrap_or(start);
         let dur = end.saturating_sub(start);
         if dur <= th.blackout_ns {
@@ -702,7 +766,9 @@ impl Rule for ConcurrentMigrations {
     }
 
     fn check(&self, cp: &Checkpoint<'_>, _th: &Thresholds, out: &mut Vec<Finding>) {
-        let Checkpoint::Triggered { m, others, pos } = cp else { return };
+        let Checkpoint::Triggered { m, others, pos } = cp else {
+            return;
+        };
         let list: Vec<String> = others
             .iter()
             .map(|(id, s)| match s {
@@ -761,5 +827,10 @@ pub fn merge_loss(f: &mut Finding, total: u64, cpu: u32, last: u64, pos: u64) {
         f.evidence.push(pos);
     }
     let cpus: Vec<String> = f.cpus.iter().map(|c| format!("cpu{c}")).collect();
-    f.summary = format!("{total} events lost on {} between {} and {}", cpus.join(", "), fmt_ts(f.ts_ns), fmt_ts(last.max(f.ts_ns)));
+    f.summary = format!(
+        "{total} events lost on {} between {} and {}",
+        cpus.join(", "),
+        fmt_ts(f.ts_ns),
+        fmt_ts(last.max(f.ts_ns))
+    );
 }

@@ -70,11 +70,20 @@ pub fn error(ts: u64, source: &str, code: i64, cpu: u32) -> ErrorEntry {
     let name = if source.starts_with("H_") {
         names::hcall_ret_name(code).map(str::to_string)
     } else if source == "ibm,suspend-me" {
-        i32::try_from(code).ok().and_then(names::rtas_suspend_status_name).map(str::to_string)
+        i32::try_from(code)
+            .ok()
+            .and_then(names::rtas_suspend_status_name)
+            .map(str::to_string)
     } else {
         None
     };
-    ErrorEntry { ts_ns: ts, source: source.to_string(), code, name: name.or_else(|| ret_name(code)), cpu }
+    ErrorEntry {
+        ts_ns: ts,
+        source: source.to_string(),
+        code,
+        name: name.or_else(|| ret_name(code)),
+        cpu,
+    }
 }
 
 /// One CPU's part in a join.
@@ -201,7 +210,10 @@ impl AttemptSt {
     /// The suspend window is over and every joined CPU left the join.
     pub fn wake_complete(&self) -> bool {
         self.done_ns.is_some()
-            && self.joins.iter().all(|j| j.left || Some(j.pub_.cpu) == self.continue_cpu)
+            && self
+                .joins
+                .iter()
+                .all(|j| j.left || Some(j.pub_.cpu) == self.continue_cpu)
     }
 
     /// Expected CPUs that have not joined.
@@ -219,13 +231,25 @@ impl AttemptSt {
         let mut phases = Vec::new();
         if let Some(js) = self.join_start {
             let end = self.gather_end.or(self.suspend_start).or(self.done_ns).or(self.end_ns);
-            phases.push(PhaseSpan { name: "join".into(), start_ns: js, end_ns: end });
+            phases.push(PhaseSpan {
+                name: "join".into(),
+                start_ns: js,
+                end_ns: end,
+            });
         }
         if let Some(ss) = self.suspend_start.or(self.gather_end) {
-            phases.push(PhaseSpan { name: "suspend".into(), start_ns: ss, end_ns: self.suspend_end.or(self.done_ns) });
+            phases.push(PhaseSpan {
+                name: "suspend".into(),
+                start_ns: ss,
+                end_ns: self.suspend_end.or(self.done_ns),
+            });
         }
         if let Some(done) = self.done_ns {
-            phases.push(PhaseSpan { name: "wake".into(), start_ns: done, end_ns: self.wake_end.or(self.end_ns) });
+            phases.push(PhaseSpan {
+                name: "wake".into(),
+                start_ns: done,
+                end_ns: self.wake_end.or(self.end_ns),
+            });
         }
         Attempt {
             number: self.number,
@@ -357,28 +381,51 @@ impl MigrationSt {
 
     /// Attempts that ended in failure.
     pub fn failed_attempts(&self) -> usize {
-        self.attempts.iter().filter(|a| a.closed && a.result.is_some_and(|r| r != 0)).count()
+        self.attempts
+            .iter()
+            .filter(|a| a.closed && a.result.is_some_and(|r| r != 0))
+            .count()
     }
 
     /// Report form.
     pub fn to_model(&self) -> Migration {
         let mut phases = Vec::new();
         if let Some(ws) = self.vasi_wait_start {
-            phases.push(PhaseSpan { name: "vasi-wait".into(), start_ns: ws, end_ns: self.vasi_wait_end.or(self.end_ns) });
+            phases.push(PhaseSpan {
+                name: "vasi-wait".into(),
+                start_ns: ws,
+                end_ns: self.vasi_wait_end.or(self.end_ns),
+            });
         }
         let mut prev_end: Option<u64> = None;
         for a in &self.attempts {
             if let Some(pe) = prev_end {
-                phases.push(PhaseSpan { name: "retry-wait".into(), start_ns: pe, end_ns: Some(a.start_ns) });
+                phases.push(PhaseSpan {
+                    name: "retry-wait".into(),
+                    start_ns: pe,
+                    end_ns: Some(a.start_ns),
+                });
             }
-            phases.push(PhaseSpan { name: format!("attempt-{}", a.number), start_ns: a.start_ns, end_ns: a.end_ns });
+            phases.push(PhaseSpan {
+                name: format!("attempt-{}", a.number),
+                start_ns: a.start_ns,
+                end_ns: a.end_ns,
+            });
             prev_end = a.end_ns;
         }
         if let Some(ps) = self.post_start {
-            phases.push(PhaseSpan { name: "post".into(), start_ns: ps, end_ns: self.end_ns });
+            phases.push(PhaseSpan {
+                name: "post".into(),
+                start_ns: ps,
+                end_ns: self.end_ns,
+            });
         }
         if let Some(c) = &self.cancel {
-            phases.push(PhaseSpan { name: "cancel".into(), start_ns: c.ts_ns, end_ns: self.end_ns });
+            phases.push(PhaseSpan {
+                name: "cancel".into(),
+                start_ns: c.ts_ns,
+                end_ns: self.end_ns,
+            });
         }
         Migration {
             id: self.id,
@@ -399,7 +446,9 @@ impl MigrationSt {
             attempts: self.attempts.iter().map(AttemptSt::to_model).collect(),
             phases,
             vasi_polls: self.vasi_polls,
-            last_vasi_state: self.last_vasi_state.map(|s| names::vasi_state_name(s).map_or_else(|| s.to_string(), str::to_string)),
+            last_vasi_state: self
+                .last_vasi_state
+                .map(|s| names::vasi_state_name(s).map_or_else(|| s.to_string(), str::to_string)),
             cancel: self.cancel.clone(),
             errors: self.errors.clone(),
             events_lost: self.events_lost,

@@ -95,7 +95,7 @@ fn ipi_storm(args: &[String]) {
         }
         done += 1;
         if duration > 0.0 {
-            if done % 256 == 0 && start.elapsed().as_secs_f64() >= duration {
+            if done.is_multiple_of(256) && start.elapsed().as_secs_f64() >= duration {
                 break;
             }
         } else if done >= iterations {

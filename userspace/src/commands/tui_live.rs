@@ -48,7 +48,12 @@ pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
     let mut sink = ChannelSink::new(tx, record, stop);
     let captured = capture.run(&mut sink).await;
     let why = match &captured {
-        Ok(s) => format!("{} events, {} lost in {:.1}s", s.events, s.lost, s.elapsed.as_secs_f64()),
+        Ok(s) => format!(
+            "{} events, {} lost in {:.1}s",
+            s.events,
+            s.lost,
+            s.elapsed.as_secs_f64()
+        ),
         Err(e) => format!("error: {e:#}"),
     };
     sink.end(why);
@@ -57,7 +62,9 @@ pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
     // Finish the file whatever happened, so it stays complete.
     let written = writer.map(Writer::finish).transpose();
     // The screen stays up after the capture ends until the user quits.
-    let ui_result = ui.join().map_err(|_| anyhow::anyhow!("the screen thread panicked (terminal restored)"))?;
+    let ui_result = ui
+        .join()
+        .map_err(|_| anyhow::anyhow!("the screen thread panicked (terminal restored)"))?;
     ui_result?;
     let summary = captured?;
     if let Some(s) = written? {

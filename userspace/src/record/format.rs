@@ -32,7 +32,7 @@ pub const BLOCK_MAGIC: [u8; 4] = *b"LPMB";
 /// Size of a block header.
 pub const BLOCK_HEADER_LEN: usize = 44;
 /// Largest decoded (raw) block a reader accepts.
-pub const MAX_BLOCK_RAW: u32 = 64 << 20;
+pub const MAX_BLOCK_RAW: u32 = 16 << 20;
 /// Payload stored as is.
 pub const CODEC_STORED: u8 = 0;
 /// Payload compressed with zstd.

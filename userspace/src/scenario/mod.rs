@@ -81,7 +81,10 @@ pub struct Expect {
 impl Expect {
     fn matches(&self, f: &crate::analysis::Finding) -> bool {
         f.kind == self.kind
-            && self.variant.as_ref().is_none_or(|v| f.variant.as_deref() == Some(v.as_str()))
+            && self
+                .variant
+                .as_ref()
+                .is_none_or(|v| f.variant.as_deref() == Some(v.as_str()))
             && self.severity.is_none_or(|s| f.severity == s)
             && self.cpus.as_ref().is_none_or(|c| &f.cpus == c)
             && self.inconclusive.is_none_or(|i| f.inconclusive == i)
@@ -154,7 +157,11 @@ impl Scenario {
         let mut problems = Vec::new();
         let mut used = vec![false; report.findings.len()];
         for e in &self.expects {
-            let hit = report.findings.iter().enumerate().find(|(i, f)| !used[*i] && e.matches(f));
+            let hit = report
+                .findings
+                .iter()
+                .enumerate()
+                .find(|(i, f)| !used[*i] && e.matches(f));
             match hit {
                 Some((i, _)) => used[i] = true,
                 None => problems.push(format!("line {}: expected {} not found", e.line, describe(e))),
@@ -166,7 +173,10 @@ impl Scenario {
                     problems.push(format!(
                         "unexpected finding {}{} (cpus {:?}, inconclusive {}): {}",
                         f.kind.id(),
-                        f.variant.as_deref().map(|v| format!(" variant={v}")).unwrap_or_default(),
+                        f.variant
+                            .as_deref()
+                            .map(|v| format!(" variant={v}"))
+                            .unwrap_or_default(),
                         f.cpus,
                         f.inconclusive,
                         f.summary
@@ -228,9 +238,16 @@ fn describe(e: &Expect) -> String {
 
 /// Reads and parses a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     parse(&text).map_err(|e| match e {
-        ScenarioError::Line { line, msg, .. } => ScenarioError::Line { path: format!("{}: ", path.display()), line, msg },
+        ScenarioError::Line { line, msg, .. } => ScenarioError::Line {
+            path: format!("{}: ", path.display()),
+            line,
+            msg,
+        },
         other => other,
     })
 }
@@ -266,7 +283,11 @@ struct Repeat {
 }
 
 fn err<T>(line: usize, msg: impl Into<String>) -> Result<T, ScenarioError> {
-    Err(ScenarioError::Line { path: String::new(), line, msg: msg.into() })
+    Err(ScenarioError::Line {
+        path: String::new(),
+        line,
+        msg: msg.into(),
+    })
 }
 
 impl Parser {
@@ -295,7 +316,10 @@ impl Parser {
             } else if let Some((key, value)) = content.split_once(':') {
                 self.header(line, key.trim(), value.trim())?;
             } else {
-                return err(line, format!("expected an event (+time cpuN kind ...) or a `key: value` header, got {content:?}"));
+                return err(
+                    line,
+                    format!("expected an event (+time cpuN kind ...) or a `key: value` header, got {content:?}"),
+                );
             }
         }
         if let Some(rep) = &self.repeat {
@@ -311,9 +335,15 @@ impl Parser {
             .map(|&p| ProbeCoverage {
                 probe: p.to_string(),
                 status: if self.missing.iter().any(|m| m == p) {
-                    CoverageStatus::Missing { reasons: vec!["scenario: probe marked missing".into()] }
+                    CoverageStatus::Missing {
+                        reasons: vec!["scenario: probe marked missing".into()],
+                    }
                 } else {
-                    CoverageStatus::Attached { candidate: "scenario".into(), hooks: Vec::new(), partial: Vec::new() }
+                    CoverageStatus::Attached {
+                        candidate: "scenario".into(),
+                        hooks: Vec::new(),
+                        partial: Vec::new(),
+                    }
                 },
             })
             .collect();
@@ -353,7 +383,11 @@ impl Parser {
             line,
             msg: format!("bad time {tok:?} (try +1.5, +20ms, ++10us)"),
         })?;
-        let ts = base.checked_add(d).ok_or_else(|| ScenarioError::Line { path: String::new(), line, msg: "time overflows".into() })?;
+        let ts = base.checked_add(d).ok_or_else(|| ScenarioError::Line {
+            path: String::new(),
+            line,
+            msg: "time overflows".into(),
+        })?;
         Ok((ts, rest.trim()))
     }
 
@@ -375,7 +409,13 @@ impl Parser {
         if count > MAX_EVENTS as u64 {
             return err(line, format!("repeat count above {MAX_EVENTS}"));
         }
-        self.repeat = Some(Repeat { count, every, start, line, body: Vec::new() });
+        self.repeat = Some(Repeat {
+            count,
+            every,
+            start,
+            line,
+            body: Vec::new(),
+        });
         Ok(())
     }
 
@@ -383,7 +423,10 @@ impl Parser {
         let mut parsed = Vec::with_capacity(rep.body.len());
         for (line, text) in &rep.body {
             if !text.starts_with('+') || text.starts_with("++") {
-                return err(*line, "inside repeat, lines are `+OFFSET cpuN kind ...` (offset within one round)");
+                return err(
+                    *line,
+                    "inside repeat, lines are `+OFFSET cpuN kind ...` (offset within one round)",
+                );
             }
             let (off, rest) = self.time(*line, text, 0)?;
             let ev = event(*line, off - BASE_TS_NS, rest, self.token)?;
@@ -396,7 +439,9 @@ impl Parser {
             let round = rep.start.checked_add(k.saturating_mul(rep.every));
             for (line, ev) in &parsed {
                 let ts = round.and_then(|r| r.checked_add(ev.ts_ns));
-                let Some(ts) = ts else { return err(*line, "time overflows") };
+                let Some(ts) = ts else {
+                    return err(*line, "time overflows");
+                };
                 self.add(*line, Event { ts_ns: ts, ..*ev })?;
             }
         }
@@ -412,7 +457,12 @@ impl Parser {
                     "new-path" | "new" => KernelGeneration::NewPath,
                     "unknown" | "pseries-unknown" => KernelGeneration::PseriesUnknown,
                     "not-pseries" => KernelGeneration::NotPseries,
-                    _ => return err(line, format!("kernel: {value:?} (old-path, new-path, unknown, not-pseries)")),
+                    _ => {
+                        return err(
+                            line,
+                            format!("kernel: {value:?} (old-path, new-path, unknown, not-pseries)"),
+                        )
+                    }
                 })
             }
             "cpus" => match value.parse::<u32>() {
@@ -422,7 +472,10 @@ impl Parser {
             "missing" => {
                 for p in value.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
                     if !PROBE_NAMES.contains(&p) {
-                        return err(line, format!("missing: unknown probe {p:?} (known: {})", PROBE_NAMES.join(", ")));
+                        return err(
+                            line,
+                            format!("missing: unknown probe {p:?} (known: {})", PROBE_NAMES.join(", ")),
+                        );
                     }
                     self.missing.push(p.to_string());
                 }
@@ -446,7 +499,12 @@ impl Parser {
                             Ok(n) => th.premature_storm = n,
                             Err(_) => return err(line, format!("premature-storm={v:?} is not a count")),
                         },
-                        _ => return err(line, format!("unknown threshold {k:?} (join-stall, vasi-wait, blackout, settle, premature-storm)")),
+                        _ => return err(
+                            line,
+                            format!(
+                                "unknown threshold {k:?} (join-stall, vasi-wait, blackout, settle, premature-storm)"
+                            ),
+                        ),
                     }
                 }
             }
@@ -459,8 +517,10 @@ impl Parser {
             }
             "expect-outcome" => {
                 let words: Vec<&str> = value.split_whitespace().collect();
-                let (Some(id), Some(outcome)) = (words.first().and_then(|w| w.parse().ok()), words.get(1).and_then(|w| outcome(w)))
-                else {
+                let (Some(id), Some(outcome)) = (
+                    words.first().and_then(|w| w.parse().ok()),
+                    words.get(1).and_then(|w| outcome(w)),
+                ) else {
                     return err(line, "expect-outcome: MIGRATION-ID OUTCOME [attempts=N]");
                 };
                 let mut attempts = None;
@@ -470,7 +530,12 @@ impl Parser {
                         None => return err(line, format!("expect-outcome: unexpected {w:?}")),
                     }
                 }
-                self.outcomes.push(ExpectOutcome { migration: id, outcome, attempts, line });
+                self.outcomes.push(ExpectOutcome {
+                    migration: id,
+                    outcome,
+                    attempts,
+                    line,
+                });
             }
             _ => return err(line, format!("unknown header {key:?}")),
         }
@@ -479,16 +544,29 @@ impl Parser {
 
     fn expect(&mut self, line: usize, value: &str) -> Result<(), ScenarioError> {
         let mut words = value.split_whitespace();
-        let Some(kind) = words.next() else { return err(line, "expect: needs a finding kind or `none`") };
+        let Some(kind) = words.next() else {
+            return err(line, "expect: needs a finding kind or `none`");
+        };
         if kind == "none" {
             self.expect_none = true;
             return Ok(());
         }
         let Some(kind) = FindingKind::from_id(kind) else {
             let ids: Vec<&str> = FindingKind::ALL.iter().map(|k| k.id()).collect();
-            return err(line, format!("expect: unknown finding kind {kind:?} (known: {})", ids.join(", ")));
+            return err(
+                line,
+                format!("expect: unknown finding kind {kind:?} (known: {})", ids.join(", ")),
+            );
         };
-        let mut e = Expect { kind, variant: None, severity: None, cpus: None, inconclusive: None, migration: None, line };
+        let mut e = Expect {
+            kind,
+            variant: None,
+            severity: None,
+            cpus: None,
+            inconclusive: None,
+            migration: None,
+            line,
+        };
         for w in words {
             match w.split_once('=') {
                 None if w == "inconclusive" => e.inconclusive = Some(true),
@@ -512,7 +590,11 @@ impl Parser {
 }
 
 fn dur_or(line: usize, v: &str) -> Result<u64, ScenarioError> {
-    duration(v).ok_or_else(|| ScenarioError::Line { path: String::new(), line, msg: format!("bad duration {v:?}") })
+    duration(v).ok_or_else(|| ScenarioError::Line {
+        path: String::new(),
+        line,
+        msg: format!("bad duration {v:?}"),
+    })
 }
 
 fn outcome(w: &str) -> Option<Outcome> {
@@ -622,7 +704,10 @@ fn cpu_list(line: usize, text: &str) -> Result<Vec<u32>, ScenarioError> {
     let mut out = Vec::new();
     for part in text.split(',').filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (Ok(a), Ok(b)) = (a.trim_start_matches("cpu").parse::<u32>(), b.trim_start_matches("cpu").parse::<u32>()) else {
+        let (Ok(a), Ok(b)) = (
+            a.trim_start_matches("cpu").parse::<u32>(),
+            b.trim_start_matches("cpu").parse::<u32>(),
+        ) else {
             return err(line, format!("bad CPU list {text:?} (try 1,3-5)"));
         };
         if a > b || b > MAX_CPU {
@@ -651,7 +736,11 @@ impl<'a> Args<'a> {
                 None => positional.push(*w),
             }
         }
-        Args { line, positional, named }
+        Args {
+            line,
+            positional,
+            named,
+        }
     }
 
     fn get(&self, key: &str) -> Option<&'a str> {
@@ -696,7 +785,12 @@ impl<'a> Args<'a> {
 }
 
 fn hcall_opcode(line: usize, name: Option<&str>) -> Result<u32, ScenarioError> {
-    let Some(name) = name else { return err(line, "hcall needs an opcode (H_JOIN, H_PROD, H_VASI_STATE, H_VASI_SIGNAL or a number)") };
+    let Some(name) = name else {
+        return err(
+            line,
+            "hcall needs an opcode (H_JOIN, H_PROD, H_VASI_STATE, H_VASI_SIGNAL or a number)",
+        );
+    };
     Ok(match name {
         "H_JOIN" => names::H_JOIN,
         "H_PROD" => names::H_PROD,
@@ -739,7 +833,9 @@ fn cpumask_op(line: usize, w: Option<&str>) -> Result<CpumaskOp, ScenarioError> 
 /// Parses `cpuN [tid=T] kind args...` into an event at `ts`.
 fn event(line: usize, ts: u64, rest: &str, token: Option<u32>) -> Result<Event, ScenarioError> {
     let words: Vec<&str> = rest.split_whitespace().collect();
-    let Some(cpu_word) = words.first() else { return err(line, "missing cpuN after the time") };
+    let Some(cpu_word) = words.first() else {
+        return err(line, "missing cpuN after the time");
+    };
     let cpu = match cpu_word.strip_prefix("cpu").and_then(|c| c.parse::<u32>().ok()) {
         Some(c) if c <= MAX_CPU => c,
         _ => return err(line, format!("expected cpuN, got {cpu_word:?}")),
@@ -753,7 +849,9 @@ fn event(line: usize, ts: u64, rest: &str, token: Option<u32>) -> Result<Event, 
         };
         idx = 2;
     }
-    let Some(kind_word) = words.get(idx) else { return err(line, "missing event kind") };
+    let Some(kind_word) = words.get(idx) else {
+        return err(line, "missing event kind");
+    };
     let a = Args::new(line, &words[idx + 1..]);
     let token = a.num("token")?.map(|t| t as u32).or(token).unwrap_or(0);
     let kind = match *kind_word {
@@ -762,13 +860,25 @@ fn event(line: usize, ts: u64, rest: &str, token: Option<u32>) -> Result<Event, 
             stream_id: a.num("stream")?.map(|v| v as u64),
             comm: Comm::from_text(a.get("comm").unwrap_or("drmgr")),
         },
-        "trigger-exit" => EventKind::TriggerExit { source: trigger_source(line, a.pos(0))?, ret: a.need("ret")? },
-        "migrate" => EventKind::MigrateEnter { handle: a.need("handle")? as u64 },
+        "trigger-exit" => EventKind::TriggerExit {
+            source: trigger_source(line, a.pos(0))?,
+            ret: a.need("ret")?,
+        },
+        "migrate" => EventKind::MigrateEnter {
+            handle: a.need("handle")? as u64,
+        },
         "migrate-exit" => EventKind::MigrateExit { ret: a.need("ret")? },
-        "suspend" => EventKind::SuspendEnter { arg0: a.num("arg")?.unwrap_or(0xc000_0000_0badc0de_u64 as i64) as u64 },
+        "suspend" => EventKind::SuspendEnter {
+            arg0: a.num("arg")?.unwrap_or(0xc000_0000_0bad_c0de_u64 as i64) as u64,
+        },
         "suspend-exit" => EventKind::SuspendExit { ret: a.need("ret")? },
-        "join" => EventKind::JoinEnter { path: join_path(line, a.pos(0))? },
-        "join-exit" => EventKind::JoinExit { path: join_path(line, a.pos(0))?, ret: a.i32("ret", 0)? },
+        "join" => EventKind::JoinEnter {
+            path: join_path(line, a.pos(0))?,
+        },
+        "join-exit" => EventKind::JoinExit {
+            path: join_path(line, a.pos(0))?,
+            ret: a.i32("ret", 0)?,
+        },
         "hcall" => {
             let opcode = hcall_opcode(line, a.pos(0))?;
             let mut args = [0u64; 3];
@@ -792,9 +902,17 @@ fn event(line: usize, ts: u64, rest: &str, token: Option<u32>) -> Result<Event, 
             retbuf0: a.num("state")?.or(a.num("retbuf0")?).map(|v| v as u64),
         },
         "rtas" => EventKind::RtasEnter { token },
-        "rtas-exit" => EventKind::RtasExit { token, status: a.i32("status", 0)? },
-        "cpumask" => EventKind::CpumaskEnter { op: cpumask_op(line, a.pos(0))? },
-        "cpumask-exit" => EventKind::CpumaskExit { op: cpumask_op(line, a.pos(0))?, ret: a.i32("ret", 0)? },
+        "rtas-exit" => EventKind::RtasExit {
+            token,
+            status: a.i32("status", 0)?,
+        },
+        "cpumask" => EventKind::CpumaskEnter {
+            op: cpumask_op(line, a.pos(0))?,
+        },
+        "cpumask-exit" => EventKind::CpumaskExit {
+            op: cpumask_op(line, a.pos(0))?,
+            ret: a.i32("ret", 0)?,
+        },
         "hotplug" => EventKind::HotplugEnter {
             target_cpu: a.cpu("cpu")?,
             target: a.i32("target", 0)?,
@@ -809,16 +927,37 @@ fn event(line: usize, ts: u64, rest: &str, token: Option<u32>) -> Result<Event, 
             ret: a.i32("ret", 0)?,
         },
         "cpu-down" => EventKind::CpuDownEnter {
-            target_cpu: if a.get("cpu").is_some() { Some(a.cpu("cpu")?) } else { None },
+            target_cpu: if a.get("cpu").is_some() {
+                Some(a.cpu("cpu")?)
+            } else {
+                None
+            },
             via: CpuDownVia::CpuDeviceDown,
             comm: Comm::from_text(a.get("comm").unwrap_or("ppc64_cpu")),
         },
-        "cpu-down-exit" => EventKind::CpuDownExit { via: CpuDownVia::CpuDeviceDown, ret: a.i32("ret", 0)? },
-        "offline" => EventKind::CpuOnline { target_cpu: a.cpu("cpu")?, online: false, via: OnlineVia::SetCpuOnline },
-        "online" => EventKind::CpuOnline { target_cpu: a.cpu("cpu")?, online: true, via: OnlineVia::SetCpuOnline },
-        "ipi-send" => EventKind::IpiSend { target_cpu: a.cpu("target")?, callback: 0, via: IpiSendVia::Tracepoint },
+        "cpu-down-exit" => EventKind::CpuDownExit {
+            via: CpuDownVia::CpuDeviceDown,
+            ret: a.i32("ret", 0)?,
+        },
+        "offline" => EventKind::CpuOnline {
+            target_cpu: a.cpu("cpu")?,
+            online: false,
+            via: OnlineVia::SetCpuOnline,
+        },
+        "online" => EventKind::CpuOnline {
+            target_cpu: a.cpu("cpu")?,
+            online: true,
+            via: OnlineVia::SetCpuOnline,
+        },
+        "ipi-send" => EventKind::IpiSend {
+            target_cpu: a.cpu("target")?,
+            callback: 0,
+            via: IpiSendVia::Tracepoint,
+        },
         "ipi-send-mask" => {
-            let Some(list) = a.get("cpus") else { return err(line, "ipi-send-mask needs cpus=LIST") };
+            let Some(list) = a.get("cpus") else {
+                return err(line, "ipi-send-mask needs cpus=LIST");
+            };
             let mut mask = CpuMask::default();
             for c in cpu_list(line, list)? {
                 if c >= 256 {
@@ -826,33 +965,56 @@ fn event(line: usize, ts: u64, rest: &str, token: Option<u32>) -> Result<Event, 
                 }
                 mask.0[(c / 64) as usize] |= 1 << (c % 64);
             }
-            EventKind::IpiSendMask { mask, callback: 0, via: IpiSendVia::CallFunctionMany }
+            EventKind::IpiSendMask {
+                mask,
+                callback: 0,
+                via: IpiSendVia::CallFunctionMany,
+            }
         }
-        "ipi-handle" => EventKind::IpiHandleEnter { func: 0, via: IpiHandleVia::CsdFunction },
-        "ipi-handle-exit" => EventKind::IpiHandleExit { func: 0, via: IpiHandleVia::CsdFunction },
+        "ipi-handle" => EventKind::IpiHandleEnter {
+            func: 0,
+            via: IpiHandleVia::CsdFunction,
+        },
+        "ipi-handle-exit" => EventKind::IpiHandleExit {
+            func: 0,
+            via: IpiHandleVia::CsdFunction,
+        },
         "lost" => {
             let count = a.need("count")?;
             let first = match a.get("first") {
-                Some(t) => BASE_TS_NS.saturating_add(duration(t.trim_start_matches('+')).ok_or_else(|| ScenarioError::Line {
-                    path: String::new(),
-                    line,
-                    msg: format!("first={t:?} is not a time"),
+                Some(t) => BASE_TS_NS.saturating_add(duration(t.trim_start_matches('+')).ok_or_else(|| {
+                    ScenarioError::Line {
+                        path: String::new(),
+                        line,
+                        msg: format!("first={t:?} is not a time"),
+                    }
                 })?),
                 None => ts,
             };
             let last = match a.get("last") {
-                Some(t) => BASE_TS_NS.saturating_add(duration(t.trim_start_matches('+')).ok_or_else(|| ScenarioError::Line {
-                    path: String::new(),
-                    line,
-                    msg: format!("last={t:?} is not a time"),
+                Some(t) => BASE_TS_NS.saturating_add(duration(t.trim_start_matches('+')).ok_or_else(|| {
+                    ScenarioError::Line {
+                        path: String::new(),
+                        line,
+                        msg: format!("last={t:?} is not a time"),
+                    }
                 })?),
                 None => ts,
             };
-            EventKind::Lost { count: count.max(0) as u64, first_ts_ns: first.min(ts), last_ts_ns: last.min(ts) }
+            EventKind::Lost {
+                count: count.max(0) as u64,
+                first_ts_ns: first.min(ts),
+                last_ts_ns: last.min(ts),
+            }
         }
         other => return err(line, format!("unknown event kind {other:?}")),
     };
-    Ok(Event { ts_ns: ts, cpu, tid, kind })
+    Ok(Event {
+        ts_ns: ts,
+        cpu,
+        tid,
+        kind,
+    })
 }
 
 #[cfg(test)]
@@ -872,7 +1034,14 @@ mod tests {
         assert_eq!(s.events.len(), 2);
         assert_eq!(s.events[0].tid, 7);
         assert_eq!(s.events[1].ts_ns, BASE_TS_NS + 10_000_000);
-        assert_eq!(s.events[1].kind, EventKind::HcallExit { opcode: names::H_JOIN, retval: 18, retbuf0: None });
+        assert_eq!(
+            s.events[1].kind,
+            EventKind::HcallExit {
+                opcode: names::H_JOIN,
+                retval: 18,
+                retbuf0: None
+            }
+        );
         assert_eq!(s.expects[0].cpus, Some(vec![3]));
         assert_eq!(s.outcomes[0].outcome, Outcome::Unterminated);
     }
@@ -888,8 +1057,14 @@ mod tests {
     fn errors_name_the_line() {
         let e = parse("kernel: new\n+0 cpu0 bogus\n").unwrap_err().to_string();
         assert!(e.starts_with("line 2:"), "{e}");
-        assert!(parse("+1 cpu0 ipi-handle\n+0 cpu0 ipi-handle\n").unwrap_err().to_string().contains("backwards"));
-        assert!(parse("repeat 2 every 1s\n+0 cpu0 ipi-handle\n").unwrap_err().to_string().contains("without `end`"));
+        assert!(parse("+1 cpu0 ipi-handle\n+0 cpu0 ipi-handle\n")
+            .unwrap_err()
+            .to_string()
+            .contains("backwards"));
+        assert!(parse("repeat 2 every 1s\n+0 cpu0 ipi-handle\n")
+            .unwrap_err()
+            .to_string()
+            .contains("without `end`"));
         assert!(parse("expect: nonsense\n").is_err());
     }
 

@@ -59,7 +59,12 @@ pub struct FindingKey {
 impl FindingKey {
     /// The key of `f`.
     pub fn of(f: &Finding) -> Self {
-        FindingKey { ts_ns: f.ts_ns, kind: f.kind, migration: f.migration, cpus: f.cpus.clone() }
+        FindingKey {
+            ts_ns: f.ts_ns,
+            kind: f.kind,
+            migration: f.migration,
+            cpus: f.cpus.clone(),
+        }
     }
 
     fn is(&self, f: &Finding) -> bool {
@@ -303,12 +308,15 @@ impl App {
     /// An evidence event by stream position, when known (replay: always;
     /// live: while it is still in the log).
     pub fn evidence_event(&self, pos: u64) -> Option<Event> {
-        self.evidence_events.get(&pos).copied().or_else(|| self.model.log.get(pos).map(|e| e.event))
+        self.evidence_events
+            .get(&pos)
+            .copied()
+            .or_else(|| self.model.log.get(pos).map(|e| e.event))
     }
 
     /// Carries out one action.
     pub fn apply(&mut self, action: Action) -> Effect {
-        if !matches!(action, Action::FilterChar(_) | Action::FilterBackspace) {
+        if !matches!(action, Action::Quit | Action::FilterChar(_) | Action::FilterBackspace) {
             self.status = None;
         }
         match action {
@@ -437,7 +445,11 @@ impl App {
         self.focus = Focus::Findings;
         if let (Some(all), Some(c)) = (&self.all_findings, self.clock()) {
             let pos = c.pos_ns;
-            let cur = self.finding_sel.as_ref().and_then(|k| all.iter().position(|f| k.is(f))).filter(|&i| all[i].ts_ns == pos);
+            let cur = self
+                .finding_sel
+                .as_ref()
+                .and_then(|k| all.iter().position(|f| k.is(f)))
+                .filter(|&i| all[i].ts_ns == pos);
             let target = match (cur, forward) {
                 (Some(i), true) => Some(i + 1).filter(|&j| j < all.len()),
                 (Some(i), false) => i.checked_sub(1),
@@ -453,7 +465,14 @@ impl App {
                     Effect::Seek(ts)
                 }
                 None => {
-                    self.status = Some(if forward { "no later finding" } else { "no earlier finding" }.into());
+                    self.status = Some(
+                        if forward {
+                            "no later finding"
+                        } else {
+                            "no earlier finding"
+                        }
+                        .into(),
+                    );
                     Effect::None
                 }
             };
@@ -494,7 +513,9 @@ impl App {
 
     fn scroll_log(&mut self, by: isize) {
         let log = &self.model.log;
-        let mut anchor = self.log_anchor.or_else(|| log.newest_match(&self.filter, &self.session));
+        let mut anchor = self
+            .log_anchor
+            .or_else(|| log.newest_match(&self.filter, &self.session));
         for _ in 0..by.unsigned_abs() {
             let Some(a) = anchor else { break };
             match log.neighbour(&self.filter, &self.session, a, by > 0) {
@@ -592,19 +613,35 @@ mod tests {
 
     fn replay_app() -> App {
         let s = SessionInfo::synthetic("ppc64le", 2, KernelGeneration::NewPath);
-        let clock = ReplayClock { speed: 1.0, pos_ns: 0, start_ns: 0, end_ns: 20_000_000_000 };
+        let clock = ReplayClock {
+            speed: 1.0,
+            pos_ns: 0,
+            start_ns: 0,
+            end_ns: 20_000_000_000,
+        };
         let findings = vec![
             finding(2_000_000_000, FindingKind::JoinStall, vec![1]),
             finding(2_000_000_000, FindingKind::OfflineRace, vec![0]),
             finding(7_000_000_000, FindingKind::MigrationFailed, vec![]),
         ];
         let mut ev = HashMap::new();
-        ev.insert(1, Event { ts_ns: 1_500_000_000, cpu: 1, tid: 0, kind: EventKind::JoinEnter { path: JoinPath::DoJoin } });
+        ev.insert(
+            1,
+            Event {
+                ts_ns: 1_500_000_000,
+                cpu: 1,
+                tid: 0,
+                kind: EventKind::JoinEnter { path: JoinPath::DoJoin },
+            },
+        );
         App::replay(s, Thresholds::default(), "t.lpmt".into(), clock, findings, ev)
     }
 
     fn live_app() -> App {
-        App::live(SessionInfo::synthetic("ppc64le", 2, KernelGeneration::NewPath), Thresholds::default())
+        App::live(
+            SessionInfo::synthetic("ppc64le", 2, KernelGeneration::NewPath),
+            Thresholds::default(),
+        )
     }
 
     #[test]
@@ -629,7 +666,12 @@ mod tests {
     #[test]
     fn pause_toggles_and_freezes_the_live_log() {
         let mut app = live_app();
-        app.model.push(&Event { ts_ns: 5, cpu: 0, tid: 0, kind: EventKind::JoinEnter { path: JoinPath::DoJoin } });
+        app.model.push(&Event {
+            ts_ns: 5,
+            cpu: 0,
+            tid: 0,
+            kind: EventKind::JoinEnter { path: JoinPath::DoJoin },
+        });
         app.apply(Action::TogglePause);
         assert!(app.paused);
         assert_eq!(app.log_anchor, Some(0));
@@ -674,7 +716,11 @@ mod tests {
         assert!(app.visible_findings().is_empty());
         app.set_position(3_000_000_000);
         let kinds: Vec<_> = app.visible_findings().iter().map(|f| f.kind).collect();
-        assert_eq!(kinds, vec![FindingKind::OfflineRace, FindingKind::JoinStall], "newest first");
+        assert_eq!(
+            kinds,
+            vec![FindingKind::OfflineRace, FindingKind::JoinStall],
+            "newest first"
+        );
         app.set_position(20_000_000_000);
         assert_eq!(app.visible_findings().len(), 3);
     }
@@ -719,7 +765,12 @@ mod tests {
     fn log_scrolls_among_matches_and_returns_to_the_tail() {
         let mut app = live_app();
         for i in 0..6u64 {
-            let ev = Event { ts_ns: i, cpu: (i % 2) as u32, tid: 0, kind: EventKind::JoinEnter { path: JoinPath::DoJoin } };
+            let ev = Event {
+                ts_ns: i,
+                cpu: (i % 2) as u32,
+                tid: 0,
+                kind: EventKind::JoinEnter { path: JoinPath::DoJoin },
+            };
             app.model.push(&ev);
         }
         app.set_filter("cpu0");

@@ -77,7 +77,10 @@ pub enum InputMode {
 pub const KEYS: &[(&str, &str)] = &[
     ("q, Esc", "quit (Esc first closes an overlay or the filter editor)"),
     ("Ctrl-C", "quit from anywhere"),
-    ("space", "pause / resume (live: freeze the display, events keep being analysed)"),
+    (
+        "space",
+        "pause / resume (live: freeze the display, events keep being analysed)",
+    ),
     ("← →", "replay: seek 1 s back / forward"),
     ("Shift-← Shift-→", "replay: seek 10 s back / forward"),
     ("+ -", "replay: faster / slower"),
@@ -86,8 +89,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Tab Shift-Tab", "focus the next / previous pane"),
     ("↑ ↓, k j", "scroll, or move the selection, in the focused pane"),
     ("PgUp PgDn", "ten rows up / down"),
-    ("Enter", "finding details; in details: jump to the selected evidence event"),
-    ("/", "filter the event log: cpu3, a probe (ipi.send) or family (ipi), text"),
+    (
+        "Enter",
+        "finding details; in details: jump to the selected evidence event",
+    ),
+    (
+        "/",
+        "filter the event log: cpu3, a probe (ipi.send) or family (ipi), text",
+    ),
     ("p", "probe coverage: attached and missing probes with the reasons"),
     ("c", "CPU lanes: one row per CPU / group CPUs to fit"),
     ("?", "this help"),

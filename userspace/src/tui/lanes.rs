@@ -90,7 +90,13 @@ impl CpuLanes {
         CpuLanes {
             cpus,
             buckets,
-            slots: vec![Slot { bucket: u64::MAX, cell: Cell::default() }; cpus * buckets],
+            slots: vec![
+                Slot {
+                    bucket: u64::MAX,
+                    cell: Cell::default()
+                };
+                cpus * buckets
+            ],
             now: vec![CpuNow::default(); cpus],
         }
     }
@@ -119,10 +125,20 @@ impl CpuLanes {
         // a quiet CPU's lane keeps showing what it was doing.
         if let Some(last) = now.last_bucket {
             if bucket > last {
-                let from = last.saturating_add(1).max(bucket.saturating_sub(self.buckets as u64 - 1));
+                let from = last
+                    .saturating_add(1)
+                    .max(bucket.saturating_sub(self.buckets as u64 - 1));
                 for b in from..bucket {
                     let s = &mut self.slots[cpu * self.buckets + (b % self.buckets as u64) as usize];
-                    *s = Slot { bucket: b, cell: Cell { state: now.state, join: now.in_join, sent: 0, handled: 0 } };
+                    *s = Slot {
+                        bucket: b,
+                        cell: Cell {
+                            state: now.state,
+                            join: now.in_join,
+                            sent: 0,
+                            handled: 0,
+                        },
+                    };
                 }
             }
         }
@@ -132,7 +148,15 @@ impl CpuLanes {
         let i = cpu * self.buckets + (bucket % self.buckets as u64) as usize;
         let slot = &mut self.slots[i];
         if slot.bucket != bucket {
-            *slot = Slot { bucket, cell: Cell { state: now.state, join: now.in_join, sent: 0, handled: 0 } };
+            *slot = Slot {
+                bucket,
+                cell: Cell {
+                    state: now.state,
+                    join: now.in_join,
+                    sent: 0,
+                    handled: 0,
+                },
+            };
         }
         Some(&mut self.slots[i].cell)
     }
@@ -176,16 +200,27 @@ impl CpuLanes {
                     c.handled = c.handled.saturating_add(1);
                 }
             }
-            EventKind::HotplugEnter { target_cpu, target, idx, .. } => {
+            EventKind::HotplugEnter {
+                target_cpu,
+                target,
+                idx,
+                ..
+            } => {
                 let down = idx > target;
                 if let Some(n) = self.now.get_mut(target_cpu as usize) {
                     n.target = Some((target, down));
                 }
-                let st = if down { LaneState::GoingDown } else { LaneState::ComingUp };
+                let st = if down {
+                    LaneState::GoingDown
+                } else {
+                    LaneState::ComingUp
+                };
                 self.set_state(target_cpu, b, st);
             }
             EventKind::HotplugExit { target_cpu, state, .. } => {
-                let Some(n) = self.now.get(target_cpu as usize).copied() else { return };
+                let Some(n) = self.now.get(target_cpu as usize).copied() else {
+                    return;
+                };
                 match n.target {
                     Some((target, down)) if state == target => {
                         self.set_state(target_cpu, b, if down { LaneState::Offline } else { LaneState::Online });
@@ -227,10 +262,19 @@ impl CpuLanes {
                 continue;
             };
             let cell = match now.last_bucket {
-                Some(last) if b > last => Cell { state: now.state, join: now.in_join, sent: 0, handled: 0 },
+                Some(last) if b > last => Cell {
+                    state: now.state,
+                    join: now.in_join,
+                    sent: 0,
+                    handled: 0,
+                },
                 Some(_) if cpu < self.cpus => {
                     let s = self.slots[cpu * self.buckets + (b % self.buckets as u64) as usize];
-                    if s.bucket == b { s.cell } else { Cell::default() }
+                    if s.bucket == b {
+                        s.cell
+                    } else {
+                        Cell::default()
+                    }
                 }
                 _ => Cell::default(),
             };
@@ -251,21 +295,67 @@ mod tests {
     use crate::events::{CpuMask, IpiHandleVia, IpiSendVia, JoinPath};
 
     fn at(ts: u64, cpu: u32, kind: EventKind) -> Event {
-        Event { ts_ns: ts, cpu, tid: 1, kind }
+        Event {
+            ts_ns: ts,
+            cpu,
+            tid: 1,
+            kind,
+        }
     }
 
     #[test]
     fn hotplug_down_then_up_shows_each_state() {
         let mut l = CpuLanes::new(4);
         let s = BUCKET_NS;
-        l.push(&at(0, 0, EventKind::HotplugEnter { target_cpu: 3, target: 0, idx: 200, multi: false, fun: 0 }));
-        l.push(&at(2 * s, 0, EventKind::HotplugExit { target_cpu: 3, state: 0, idx: 1, ret: 0 }));
-        l.push(&at(4 * s, 0, EventKind::HotplugEnter { target_cpu: 3, target: 230, idx: 1, multi: false, fun: 0 }));
-        l.push(&at(5 * s, 0, EventKind::HotplugExit { target_cpu: 3, state: 230, idx: 230, ret: 0 }));
+        l.push(&at(
+            0,
+            0,
+            EventKind::HotplugEnter {
+                target_cpu: 3,
+                target: 0,
+                idx: 200,
+                multi: false,
+                fun: 0,
+            },
+        ));
+        l.push(&at(
+            2 * s,
+            0,
+            EventKind::HotplugExit {
+                target_cpu: 3,
+                state: 0,
+                idx: 1,
+                ret: 0,
+            },
+        ));
+        l.push(&at(
+            4 * s,
+            0,
+            EventKind::HotplugEnter {
+                target_cpu: 3,
+                target: 230,
+                idx: 1,
+                multi: false,
+                fun: 0,
+            },
+        ));
+        l.push(&at(
+            5 * s,
+            0,
+            EventKind::HotplugExit {
+                target_cpu: 3,
+                state: 230,
+                idx: 230,
+                ret: 0,
+            },
+        ));
         let row: Vec<LaneState> = l.row(3, 6 * s, 7).iter().map(|c| c.state).collect();
         use LaneState::*;
         // A bucket with a transition shows the transition.
-        assert_eq!(row, vec![GoingDown, GoingDown, GoingDown, Offline, ComingUp, ComingUp, Online]);
+        assert_eq!(
+            row,
+            vec![GoingDown, GoingDown, GoingDown, Offline, ComingUp, ComingUp, Online]
+        );
         assert_eq!(l.state(3), Online);
     }
 
@@ -274,11 +364,41 @@ mod tests {
         let mut l = CpuLanes::new(4);
         let mut mask = CpuMask::default();
         mask.0[0] = 0b1110;
-        l.push(&at(10, 0, EventKind::IpiSendMask { mask, callback: 0, via: IpiSendVia::Tracepoint }));
-        l.push(&at(20, 0, EventKind::IpiSend { target_cpu: 1, callback: 0, via: IpiSendVia::Tracepoint }));
-        l.push(&at(30, 1, EventKind::IpiHandleEnter { func: 0, via: IpiHandleVia::CsdFunction }));
+        l.push(&at(
+            10,
+            0,
+            EventKind::IpiSendMask {
+                mask,
+                callback: 0,
+                via: IpiSendVia::Tracepoint,
+            },
+        ));
+        l.push(&at(
+            20,
+            0,
+            EventKind::IpiSend {
+                target_cpu: 1,
+                callback: 0,
+                via: IpiSendVia::Tracepoint,
+            },
+        ));
+        l.push(&at(
+            30,
+            1,
+            EventKind::IpiHandleEnter {
+                func: 0,
+                via: IpiHandleVia::CsdFunction,
+            },
+        ));
         l.push(&at(40, 1, EventKind::JoinEnter { path: JoinPath::DoJoin }));
-        l.push(&at(BUCKET_NS + 5, 1, EventKind::JoinExit { path: JoinPath::DoJoin, ret: 0 }));
+        l.push(&at(
+            BUCKET_NS + 5,
+            1,
+            EventKind::JoinExit {
+                path: JoinPath::DoJoin,
+                ret: 0,
+            },
+        ));
         let r0 = l.row(0, 10, 1);
         assert_eq!(r0[0].sent, 4);
         let r1 = l.row(1, BUCKET_NS * 2, 3);
@@ -294,7 +414,14 @@ mod tests {
         let mut l = CpuLanes::new(2);
         // A far jump in time fills at most the ring, not the gap.
         l.push(&at(0, 0, EventKind::JoinEnter { path: JoinPath::DoJoin }));
-        l.push(&at(u64::MAX / 2, 0, EventKind::JoinExit { path: JoinPath::DoJoin, ret: 0 }));
+        l.push(&at(
+            u64::MAX / 2,
+            0,
+            EventKind::JoinExit {
+                path: JoinPath::DoJoin,
+                ret: 0,
+            },
+        ));
         l.push(&at(0, 9, EventKind::JoinEnter { path: JoinPath::DoJoin }));
         assert_eq!(l.row(9, 0, 2), vec![Cell::default(); 2]);
     }

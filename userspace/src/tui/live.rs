@@ -53,7 +53,12 @@ impl ChannelSink {
     /// A sink sending to `tx`; `stop` set (by the UI quitting) ends the
     /// capture at the next tick.
     pub fn new(tx: SyncSender<Feed>, record: Option<Writer>, stop: Arc<AtomicBool>) -> Self {
-        ChannelSink { tx, batch: Vec::with_capacity(BATCH), record, stop }
+        ChannelSink {
+            tx,
+            batch: Vec::with_capacity(BATCH),
+            record,
+            stop,
+        }
     }
 
     fn send(&mut self, feed: Feed) {
@@ -113,7 +118,11 @@ pub struct LiveDriver {
 impl LiveDriver {
     /// Drains `rx`.
     pub fn new(rx: Receiver<Feed>) -> Self {
-        LiveDriver { rx, pending: None, gone: false }
+        LiveDriver {
+            rx,
+            pending: None,
+            gone: false,
+        }
     }
 }
 
@@ -126,23 +135,34 @@ impl Driver for LiveDriver {
                     app.model.push(&batch[i]);
                     i += 1;
                     taken += 1;
-                    if taken >= MAX_EVENTS_PER_PUMP || (taken % 4096 == 0 && Instant::now() >= deadline) {
+                    if taken >= MAX_EVENTS_PER_PUMP || (taken.is_multiple_of(4096) && Instant::now() >= deadline) {
                         if i < batch.len() {
                             self.pending = Some((batch, i));
                         }
-                        return Ok(Pumped { events: taken, backlog: true });
+                        return Ok(Pumped {
+                            events: taken,
+                            backlog: true,
+                        });
                     }
                 }
             }
             // Some progress is always made, however late the turn.
             if taken >= MAX_EVENTS_PER_PUMP || (taken > 0 && Instant::now() >= deadline) {
-                return Ok(Pumped { events: taken, backlog: true });
+                return Ok(Pumped {
+                    events: taken,
+                    backlog: true,
+                });
             }
             match self.rx.try_recv() {
                 Ok(Feed::Events(batch)) => self.pending = Some((batch, 0)),
                 Ok(Feed::Now(now)) => app.model.advance_to(now),
                 Ok(Feed::Ended(why)) => app.capture_ended(why),
-                Err(TryRecvError::Empty) => return Ok(Pumped { events: taken, backlog: false }),
+                Err(TryRecvError::Empty) => {
+                    return Ok(Pumped {
+                        events: taken,
+                        backlog: false,
+                    })
+                }
                 Err(TryRecvError::Disconnected) => {
                     if !self.gone {
                         self.gone = true;
@@ -150,7 +170,10 @@ impl Driver for LiveDriver {
                             app.capture_ended("stopped".into());
                         }
                     }
-                    return Ok(Pumped { events: taken, backlog: false });
+                    return Ok(Pumped {
+                        events: taken,
+                        backlog: false,
+                    });
                 }
             }
         }
@@ -169,7 +192,12 @@ mod tests {
     use crate::events::{EventKind, JoinPath};
 
     fn join(ts: u64) -> Event {
-        Event { ts_ns: ts, cpu: 0, tid: 1, kind: EventKind::JoinEnter { path: JoinPath::DoJoin } }
+        Event {
+            ts_ns: ts,
+            cpu: 0,
+            tid: 1,
+            kind: EventKind::JoinEnter { path: JoinPath::DoJoin },
+        }
     }
 
     #[test]
@@ -208,7 +236,9 @@ mod tests {
         let p = driver.pump(&mut app, Instant::now()).unwrap();
         assert!(p.backlog);
         assert_eq!(p.events, 4096);
-        let p = driver.pump(&mut app, Instant::now() + std::time::Duration::from_secs(5)).unwrap();
+        let p = driver
+            .pump(&mut app, Instant::now() + std::time::Duration::from_secs(5))
+            .unwrap();
         assert_eq!(app.model.events, 10_000, "nothing dropped: {p:?}");
     }
 

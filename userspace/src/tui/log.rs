@@ -35,7 +35,10 @@ pub struct EventLog {
 impl EventLog {
     /// An empty log keeping at most `capacity` events.
     pub fn new(capacity: usize) -> Self {
-        EventLog { entries: VecDeque::with_capacity(capacity.min(4096)), capacity: capacity.max(1) }
+        EventLog {
+            entries: VecDeque::with_capacity(capacity.min(4096)),
+            capacity: capacity.max(1),
+        }
     }
 
     /// Appends an event, forgetting the oldest when full.
@@ -76,7 +79,11 @@ impl EventLog {
         // mid-way; fall back to a search when the guess misses.
         match self.entries.get((pos - first) as usize) {
             Some(e) if e.pos == pos => Some(e),
-            _ => self.entries.binary_search_by_key(&pos, |e| e.pos).ok().map(|i| &self.entries[i]),
+            _ => self
+                .entries
+                .binary_search_by_key(&pos, |e| e.pos)
+                .ok()
+                .map(|i| &self.entries[i]),
         }
     }
 
@@ -121,20 +128,36 @@ impl EventLog {
     /// The matching entry next to `pos`: older (`newer == false`) or newer.
     pub fn neighbour(&self, filter: &LogFilter, session: &SessionInfo, pos: u64, newer: bool) -> Option<u64> {
         if newer {
-            self.entries.iter().filter(|e| e.pos > pos).find(|e| filter.matches(&e.event, session)).map(|e| e.pos)
+            self.entries
+                .iter()
+                .filter(|e| e.pos > pos)
+                .find(|e| filter.matches(&e.event, session))
+                .map(|e| e.pos)
         } else {
-            self.entries.iter().rev().filter(|e| e.pos < pos).find(|e| filter.matches(&e.event, session)).map(|e| e.pos)
+            self.entries
+                .iter()
+                .rev()
+                .filter(|e| e.pos < pos)
+                .find(|e| filter.matches(&e.event, session))
+                .map(|e| e.pos)
         }
     }
 
     /// The newest matching entry.
     pub fn newest_match(&self, filter: &LogFilter, session: &SessionInfo) -> Option<u64> {
-        self.entries.iter().rev().find(|e| filter.matches(&e.event, session)).map(|e| e.pos)
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| filter.matches(&e.event, session))
+            .map(|e| e.pos)
     }
 
     /// The oldest matching entry.
     pub fn oldest_match(&self, filter: &LogFilter, session: &SessionInfo) -> Option<u64> {
-        self.entries.iter().find(|e| filter.matches(&e.event, session)).map(|e| e.pos)
+        self.entries
+            .iter()
+            .find(|e| filter.matches(&e.event, session))
+            .map(|e| e.pos)
     }
 }
 
@@ -180,13 +203,22 @@ pub struct LogFilter {
 impl LogFilter {
     /// Parses the typed filter (empty text: everything matches).
     pub fn parse(text: &str) -> Self {
-        let mut f = LogFilter { source: text.trim().to_string(), ..LogFilter::default() };
+        let mut f = LogFilter {
+            source: text.trim().to_string(),
+            ..LogFilter::default()
+        };
         for term in text.split_whitespace() {
             let lower = term.to_ascii_lowercase();
-            let cpu = lower.strip_prefix("cpu=").or_else(|| lower.strip_prefix("cpu")).and_then(|n| n.parse().ok());
+            let cpu = lower
+                .strip_prefix("cpu=")
+                .or_else(|| lower.strip_prefix("cpu"))
+                .and_then(|n| n.parse().ok());
             if let Some(cpu) = cpu {
                 f.cpus.push(cpu);
-            } else if PROBE_NAMES.iter().any(|p| *p == lower || p.split('.').next() == Some(lower.as_str())) {
+            } else if PROBE_NAMES
+                .iter()
+                .any(|p| *p == lower || p.split('.').next() == Some(lower.as_str()))
+            {
                 f.probes.push(lower);
             } else {
                 f.text.push(lower);
@@ -213,7 +245,10 @@ impl LogFilter {
     /// Whether `event` passes.
     pub fn matches(&self, event: &Event, session: &SessionInfo) -> bool {
         if !self.cpus.is_empty()
-            && !self.cpus.iter().any(|&c| c == event.cpu || target_cpu(&event.kind) == Some(c))
+            && !self
+                .cpus
+                .iter()
+                .any(|&c| c == event.cpu || target_cpu(&event.kind) == Some(c))
         {
             return false;
         }
@@ -239,7 +274,15 @@ mod tests {
     use crate::events::{IpiSendVia, JoinPath};
 
     fn ev(pos: u64, cpu: u32, kind: EventKind) -> (u64, Event) {
-        (pos, Event { ts_ns: 1_000 + pos, cpu, tid: 1, kind })
+        (
+            pos,
+            Event {
+                ts_ns: 1_000 + pos,
+                cpu,
+                tid: 1,
+                kind,
+            },
+        )
     }
 
     fn session() -> SessionInfo {
@@ -262,7 +305,16 @@ mod tests {
     #[test]
     fn filter_by_cpu_probe_family_and_text() {
         let s = session();
-        let send = ev(0, 0, EventKind::IpiSend { target_cpu: 3, callback: 0, via: IpiSendVia::Tracepoint }).1;
+        let send = ev(
+            0,
+            0,
+            EventKind::IpiSend {
+                target_cpu: 3,
+                callback: 0,
+                via: IpiSendVia::Tracepoint,
+            },
+        )
+        .1;
         let join = ev(1, 2, EventKind::JoinEnter { path: JoinPath::DoJoin }).1;
         assert!(LogFilter::parse("cpu3").matches(&send, &s), "the IPI target counts");
         assert!(!LogFilter::parse("cpu=3").matches(&join, &s));

@@ -45,7 +45,11 @@ pub fn open(path: &Path, salvage: bool, thresholds: Thresholds, speed: f64) -> a
     }
     let report = engine.finish();
     // Pass 2: the evidence events, so details can show and jump to them.
-    let wanted: BTreeSet<u64> = report.findings.iter().flat_map(|f| f.evidence.iter().copied()).collect();
+    let wanted: BTreeSet<u64> = report
+        .findings
+        .iter()
+        .flat_map(|f| f.evidence.iter().copied())
+        .collect();
     let mut evidence = HashMap::new();
     if !wanted.is_empty() {
         source.rewind();
@@ -64,10 +68,27 @@ pub fn open(path: &Path, salvage: bool, thresholds: Thresholds, speed: f64) -> a
     source.rewind();
 
     let start = first.unwrap_or(0);
-    let clock = ReplayClock { speed, pos_ns: start, start_ns: start, end_ns: last.unwrap_or(start) };
-    let mut app = App::replay(session, thresholds, path.display().to_string(), clock, report.findings, evidence);
+    let clock = ReplayClock {
+        speed,
+        pos_ns: start,
+        start_ns: start,
+        end_ns: last.unwrap_or(start),
+    };
+    let mut app = App::replay(
+        session,
+        thresholds,
+        path.display().to_string(),
+        clock,
+        report.findings,
+        evidence,
+    );
     app.status = note.map(|n| format!("{}: {n}", path.display()));
-    let mut driver = ReplayDriver { source, peeked: None, exhausted: false, last_pump: None };
+    let mut driver = ReplayDriver {
+        source,
+        peeked: None,
+        exhausted: false,
+        last_pump: None,
+    };
     driver.seek(&mut app, start)?;
     Ok((app, driver))
 }
@@ -94,7 +115,7 @@ impl ReplayDriver {
             }
             app.model.push(&ev);
             fed += 1;
-            if fed % CHECK_EVERY == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            if fed.is_multiple_of(CHECK_EVERY) && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok((ev.ts_ns, fed));
             }
         }
@@ -116,7 +137,9 @@ impl Driver for ReplayDriver {
     fn pump(&mut self, app: &mut App, deadline: Instant) -> anyhow::Result<Pumped> {
         let now = Instant::now();
         let last = self.last_pump.replace(now);
-        let Some(clock) = app.clock().copied() else { return Ok(Pumped::default()) };
+        let Some(clock) = app.clock().copied() else {
+            return Ok(Pumped::default());
+        };
         if app.paused || clock.pos_ns >= clock.end_ns && self.exhausted {
             return Ok(Pumped::default());
         }
@@ -125,11 +148,16 @@ impl Driver for ReplayDriver {
         let target = clock.pos_ns.saturating_add(step).min(clock.end_ns);
         let (reached, events) = self.feed_until(app, target, Some(deadline))?;
         self.settle(app, reached);
-        Ok(Pumped { events, backlog: reached < target })
+        Ok(Pumped {
+            events,
+            backlog: reached < target,
+        })
     }
 
     fn seek(&mut self, app: &mut App, ts_ns: u64) -> anyhow::Result<()> {
-        let Some(clock) = app.clock().copied() else { return Ok(()) };
+        let Some(clock) = app.clock().copied() else {
+            return Ok(());
+        };
         let target = ts_ns.clamp(clock.start_ns, clock.end_ns);
         if target < clock.pos_ns || app.model.is_finished() && target < clock.end_ns || app.model.events == 0 {
             app.model.reset();

@@ -81,7 +81,11 @@ pub fn run<B: Backend>(
     let mut rate_events = 0u64;
     loop {
         let since_draw = last_draw.map_or(FRAME, |t| t.elapsed());
-        let wait = if backlog { Duration::ZERO } else { FRAME.saturating_sub(since_draw).min(MAX_INPUT_WAIT) };
+        let wait = if backlog {
+            Duration::ZERO
+        } else {
+            FRAME.saturating_sub(since_draw).min(MAX_INPUT_WAIT)
+        };
         let mut dirty = false;
         let mut next = input.next(wait)?;
         while let Some(ev) = next {
@@ -111,7 +115,11 @@ pub fn run<B: Backend>(
             rate_since = Instant::now();
         }
         let since_draw = last_draw.map_or(MAX_FRAME_GAP, |t| t.elapsed());
-        let due = if backlog { since_draw >= MAX_FRAME_GAP } else { since_draw >= FRAME };
+        let due = if backlog {
+            since_draw >= MAX_FRAME_GAP
+        } else {
+            since_draw >= FRAME
+        };
         if dirty || due {
             app.refresh();
             terminal.draw(|f| view::draw(f, app, styles))?;

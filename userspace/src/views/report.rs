@@ -31,7 +31,8 @@ fn rel(ts: u64, base: u64) -> String {
 }
 
 fn span(p: &PhaseSpan) -> String {
-    p.end_ns.map_or_else(|| "(running)".to_string(), |e| fmt_dur(e.saturating_sub(p.start_ns)))
+    p.end_ns
+        .map_or_else(|| "(running)".to_string(), |e| fmt_dur(e.saturating_sub(p.start_ns)))
 }
 
 fn cpus(list: &[u32]) -> String {
@@ -46,7 +47,11 @@ fn cpus(list: &[u32]) -> String {
         while j + 1 < list.len() && list[j + 1] == list[j] + 1 {
             j += 1;
         }
-        out.push(if i == j { list[i].to_string() } else { format!("{}-{}", list[i], list[j]) });
+        out.push(if i == j {
+            list[i].to_string()
+        } else {
+            format!("{}-{}", list[i], list[j])
+        });
         i = j + 1;
     }
     out.join(",")
@@ -70,7 +75,12 @@ pub fn write_text(out: &mut dyn Write, report: &Report, session: &SessionInfo) -
         session.cpu_count
     )?;
     let span = match (report.first_ts_ns, report.last_ts_ns) {
-        (Some(a), Some(b)) => format!(" over {} ({} .. {})", fmt_dur(b.saturating_sub(a)), fmt_ts(a), fmt_ts(b)),
+        (Some(a), Some(b)) => format!(
+            " over {} ({} .. {})",
+            fmt_dur(b.saturating_sub(a)),
+            fmt_ts(a),
+            fmt_ts(b)
+        ),
         _ => String::new(),
     };
     writeln!(
@@ -79,7 +89,11 @@ pub fn write_text(out: &mut dyn Write, report: &Report, session: &SessionInfo) -
         report.events, report.events_lost, report.lost_records
     )?;
     if !report.missing_probes.is_empty() {
-        writeln!(out, "probes not attached: {} (findings that need them are marked inconclusive)", report.missing_probes.join(", "))?;
+        writeln!(
+            out,
+            "probes not attached: {} (findings that need them are marked inconclusive)",
+            report.missing_probes.join(", ")
+        )?;
     }
     writeln!(out)?;
     if report.migrations.is_empty() {
@@ -93,15 +107,39 @@ pub fn write_text(out: &mut dyn Write, report: &Report, session: &SessionInfo) -
 }
 
 fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
-    let stream = m.stream_id.map_or_else(|| "stream ?".to_string(), |s| format!("stream {s:#x}"));
+    let stream = m
+        .stream_id
+        .map_or_else(|| "stream ?".to_string(), |s| format!("stream {s:#x}"));
     let by = m.comm.as_deref().map(|c| format!(" by {c}")).unwrap_or_default();
     let result = m.result.map(|r| format!(" (returned {r})")).unwrap_or_default();
-    writeln!(out, "Migration {}  {stream}  {}{by}  {}  -> {}{result}", m.id, m.trigger, m.path, m.outcome.as_str().to_uppercase())?;
-    let dur = m.end_ns.map_or_else(|| "still running at the end of the trace".to_string(), |e| format!("lasted {}", fmt_dur(e.saturating_sub(m.start_ns))));
-    writeln!(out, "  started {}, {dur}; {} VASI polls, last state {}", fmt_ts(m.start_ns), m.vasi_polls, m.last_vasi_state.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "Migration {}  {stream}  {}{by}  {}  -> {}{result}",
+        m.id,
+        m.trigger,
+        m.path,
+        m.outcome.as_str().to_uppercase()
+    )?;
+    let dur = m.end_ns.map_or_else(
+        || "still running at the end of the trace".to_string(),
+        |e| format!("lasted {}", fmt_dur(e.saturating_sub(m.start_ns))),
+    );
+    writeln!(
+        out,
+        "  started {}, {dur}; {} VASI polls, last state {}",
+        fmt_ts(m.start_ns),
+        m.vasi_polls,
+        m.last_vasi_state.as_deref().unwrap_or("-")
+    )?;
     writeln!(out, "  {:<12} {:>16} {:>10}", "phase", "start", "duration")?;
     for p in &m.phases {
-        writeln!(out, "  {:<12} {:>16} {:>10}", p.name, rel(p.start_ns, m.start_ns), span(p))?;
+        writeln!(
+            out,
+            "  {:<12} {:>16} {:>10}",
+            p.name,
+            rel(p.start_ns, m.start_ns),
+            span(p)
+        )?;
         if let Some(n) = p.name.strip_prefix("attempt-").and_then(|n| n.parse::<u32>().ok()) {
             if let Some(a) = m.attempts.iter().find(|a| a.number == n) {
                 write_attempt(out, a, m.start_ns)?;
@@ -109,11 +147,26 @@ fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
         }
     }
     for e in &m.errors {
-        writeln!(out, "  error: {} returned {} at {}", e.source, code(e.code, e.name.as_deref()), rel(e.ts_ns, m.start_ns))?;
+        writeln!(
+            out,
+            "  error: {} returned {} at {}",
+            e.source,
+            code(e.code, e.name.as_deref()),
+            rel(e.ts_ns, m.start_ns)
+        )?;
     }
     if let Some(c) = &m.cancel {
-        let ret = c.ret.map_or_else(|| "no return seen".to_string(), |r| format!("returned {r}"));
-        writeln!(out, "  cancel: H_VASI_SIGNAL signal {} reason {:#x} (errno {}) at {}, {ret}", c.signal, c.reason, c.reason_errno, rel(c.ts_ns, m.start_ns))?;
+        let ret = c
+            .ret
+            .map_or_else(|| "no return seen".to_string(), |r| format!("returned {r}"));
+        writeln!(
+            out,
+            "  cancel: H_VASI_SIGNAL signal {} reason {:#x} (errno {}) at {}, {ret}",
+            c.signal,
+            c.reason,
+            c.reason_errno,
+            rel(c.ts_ns, m.start_ns)
+        )?;
     }
     if m.events_lost > 0 {
         writeln!(out, "  {} events lost while it ran", m.events_lost)?;
@@ -122,8 +175,14 @@ fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
 }
 
 fn write_attempt(out: &mut dyn Write, a: &Attempt, base: u64) -> io::Result<()> {
-    let result = a.result.map_or_else(|| "no result".to_string(), |r| format!("result {}", code(r, a.result_name.as_deref())));
-    let delay = a.delay_before_ns.map(|d| format!(", after a {} wait", fmt_dur(d))).unwrap_or_default();
+    let result = a.result.map_or_else(
+        || "no result".to_string(),
+        |r| format!("result {}", code(r, a.result_name.as_deref())),
+    );
+    let delay = a
+        .delay_before_ns
+        .map(|d| format!(", after a {} wait", fmt_dur(d)))
+        .unwrap_or_default();
     if a.cpus_expected.is_empty() && a.cpus_joined.is_empty() {
         writeln!(out, "    {result}{delay}; no CPU reached the join")?;
     } else {
@@ -146,7 +205,14 @@ fn write_attempt(out: &mut dyn Write, a: &Attempt, base: u64) -> io::Result<()> 
         writeln!(out, "    ibm,suspend-me status {s}, {} H_PROD", a.prods)?;
     }
     for e in &a.errors {
-        writeln!(out, "    error: {} returned {} on cpu{} at {}", e.source, code(e.code, e.name.as_deref()), e.cpu, rel(e.ts_ns, base))?;
+        writeln!(
+            out,
+            "    error: {} returned {} on cpu{} at {}",
+            e.source,
+            code(e.code, e.name.as_deref()),
+            e.cpu,
+            rel(e.ts_ns, base)
+        )?;
     }
     Ok(())
 }
@@ -167,7 +233,13 @@ fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
         writeln!(out)?;
         let variant = f.variant.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
         let inc = if f.inconclusive { "  [INCONCLUSIVE]" } else { "" };
-        writeln!(out, "[{}] {}{variant} at {}{inc}", f.severity.as_str().to_uppercase(), f.kind.id(), fmt_ts(f.ts_ns))?;
+        writeln!(
+            out,
+            "[{}] {}{variant} at {}{inc}",
+            f.severity.as_str().to_uppercase(),
+            f.kind.id(),
+            fmt_ts(f.ts_ns)
+        )?;
         writeln!(out, "  {}", f.summary)?;
         writeln!(out, "  Why: {}", f.explanation)?;
         writeln!(out, "  Next: {}", f.next_step)?;
@@ -219,10 +291,44 @@ mod tests {
         let s = SessionInfo::synthetic("ppc64le", 2, KernelGeneration::NewPath);
         let mut e = Engine::new(&s, Thresholds::default());
         let comm = crate::events::Comm::from_text("drmgr");
-        e.push(&Event { ts_ns: 10, cpu: 0, tid: 1, kind: EventKind::TriggerEnter { source: TriggerSource::Sysfs, stream_id: Some(5), comm } });
-        e.push(&Event { ts_ns: 20, cpu: 0, tid: 1, kind: EventKind::HcallEnter { opcode: 0x2A4, args: [5, 0, 0] } });
-        e.push(&Event { ts_ns: 30, cpu: 0, tid: 1, kind: EventKind::HcallExit { opcode: 0x2A4, retval: -1, retbuf0: None } });
-        e.push(&Event { ts_ns: 40, cpu: 0, tid: 1, kind: EventKind::TriggerExit { source: TriggerSource::Sysfs, ret: -5 } });
+        e.push(&Event {
+            ts_ns: 10,
+            cpu: 0,
+            tid: 1,
+            kind: EventKind::TriggerEnter {
+                source: TriggerSource::Sysfs,
+                stream_id: Some(5),
+                comm,
+            },
+        });
+        e.push(&Event {
+            ts_ns: 20,
+            cpu: 0,
+            tid: 1,
+            kind: EventKind::HcallEnter {
+                opcode: 0x2A4,
+                args: [5, 0, 0],
+            },
+        });
+        e.push(&Event {
+            ts_ns: 30,
+            cpu: 0,
+            tid: 1,
+            kind: EventKind::HcallExit {
+                opcode: 0x2A4,
+                retval: -1,
+                retbuf0: None,
+            },
+        });
+        e.push(&Event {
+            ts_ns: 40,
+            cpu: 0,
+            tid: 1,
+            kind: EventKind::TriggerExit {
+                source: TriggerSource::Sysfs,
+                ret: -5,
+            },
+        });
         (e.finish(), s)
     }
 

@@ -26,7 +26,7 @@ cpus: 4
 token: 0x202a
 missing: lpm.rtas
 
-repeat 20 every 50ms from +0
+repeat 4 every 50ms from +0
 +0      cpu0 ipi-send target=1
 +1us    cpu1 ipi-handle
 +2us    cpu2 ipi-send target=3
@@ -37,6 +37,10 @@ end
 +0.2300 cpu3 offline cpu=3
 +0.2700 cpu2 hotplug-exit cpu=3 state=0 idx=1 ret=0
 +0.2701 cpu2 tid=900 cpu-down-exit ret=0
+repeat 19 every 100ms from +1
++0      cpu0 ipi-send target=1
++1us    cpu1 ipi-handle
+end
 +3.0000 cpu0 tid=4242 trigger sysfs stream=0x1 comm=drmgr
 +3.0001 cpu0 tid=4242 migrate handle=0x1
 +3.0002 cpu0 tid=4242 hcall H_VASI_STATE handle=0x1
@@ -123,7 +127,11 @@ pub fn replay_app(path: &Path) -> (App, lpmtrace::tui::replay::ReplayDriver) {
 pub fn lines(buf: &Buffer) -> Vec<String> {
     let area = buf.area;
     (0..area.height)
-        .map(|y| (0..area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
+        .map(|y| {
+            (0..area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
         .collect()
 }
 
@@ -149,5 +157,9 @@ pub fn screen(app: &mut App, w: u16, h: u16, styles: &Styles) -> Vec<String> {
 /// Asserts that some line contains `needle`, printing the screen if not.
 #[track_caller]
 pub fn assert_shows(lines: &[String], needle: &str) {
-    assert!(lines.iter().any(|l| l.contains(needle)), "{needle:?} not on screen:\n{}", lines.join("\n"));
+    assert!(
+        lines.iter().any(|l| l.contains(needle)),
+        "{needle:?} not on screen:\n{}",
+        lines.join("\n")
+    );
 }

@@ -357,6 +357,85 @@ fn generated(results: &Results) -> String {
         }
     }
 
+    let _ = writeln!(s, "\n### Where the time goes (IPI storm)\n");
+    let _ = writeln!(
+        s,
+        "On this 2-CPU machine the storm keeps both CPUs busy, so every CPU second a tracer spends in its own \
+         process (reading, formatting, compressing, writing) is taken from the workload, on top of the in-kernel \
+         probe cost. CPU = user + system time of the tracer process over the whole run (`/usr/bin/time`).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| tool | tracer CPU per run (s) | tracer CPU per recorded event (ns) |\n|---|---|---|"
+    );
+    for &t in results.tracers.iter().filter(|&&t| t != Tracer::Untraced) {
+        let runs: Vec<&Run> = results
+            .runs
+            .iter()
+            .filter(|r| r.workload == Workload::Ipi && r.tracer == t)
+            .collect();
+        let cpu: Vec<f64> = runs.iter().filter_map(|r| r.capture.cpu_seconds).collect();
+        let per_event: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| Some(r.capture.cpu_seconds? * 1e9 / r.capture.events.filter(|&e| e > 0)? as f64))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            t.label(),
+            cell(summarize(&cpu)),
+            cell(summarize(&per_event))
+        );
+    }
+    if !results.probe_cost.is_empty() {
+        let base = summarize(
+            &results
+                .runs
+                .iter()
+                .filter(|r| r.workload == Workload::Ipi && r.tracer == Tracer::Untraced)
+                .filter_map(|r| r.rates.ipi_rate)
+                .collect::<Vec<_>>(),
+        );
+        let _ = writeln!(
+            s,
+            "\nIn-kernel eBPF program run time with `kernel.bpf_stats_enabled=1` (separate runs: the statistics add \
+             their own cost), summed over the tracer's programs (`bpftool prog show -j`). The share compares the probe \
+             time per storm iteration with the untraced time per iteration{}.\n",
+            base.map_or(String::new(), |b| format!(" ({:.1} µs)", 1e6 / b.median))
+        );
+        let _ = writeln!(
+            s,
+            "| tool | ns per program run | program runs per iteration | probe ns per iteration | share of an untraced iteration |\n|---|---|---|---|---|"
+        );
+        for t in [Tracer::Lpmtrace, Tracer::Bpftrace] {
+            let c: Vec<_> = results
+                .probe_cost
+                .iter()
+                .filter(|c| c.tracer == t && c.runs > 0)
+                .collect();
+            if c.is_empty() {
+                continue;
+            }
+            let per_run: Vec<f64> = c.iter().map(|c| c.run_time_ns as f64 / c.runs as f64).collect();
+            let runs_it: Vec<f64> = c.iter().map(|c| c.runs as f64 / c.iterations.max(1) as f64).collect();
+            let ns_it: Vec<f64> = c
+                .iter()
+                .map(|c| c.run_time_ns as f64 / c.iterations.max(1) as f64)
+                .collect();
+            let share = summarize(&ns_it).zip(base).map_or("n/a".into(), |(n, b)| {
+                format!("{:.1}%", n.median / (1e9 / b.median) * 100.0)
+            });
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {share} |",
+                t.label(),
+                cell(summarize(&per_run)),
+                cell(summarize(&runs_it)),
+                cell(summarize(&ns_it))
+            );
+        }
+    }
+
     let _ = writeln!(s, "\n## 2. Loss at the top IPI rate (default settings of every tool)\n");
     let epi = summarize(&results.events_per_iteration);
     if let Some(e) = epi {
@@ -575,6 +654,7 @@ mod tests {
                 file_bytes: Some(7000),
                 data_bytes: Some(6000),
                 maxrss_kib: Some(20 * 1024),
+                cpu_seconds: Some(0.5),
             },
         }
     }

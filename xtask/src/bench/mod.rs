@@ -103,6 +103,20 @@ pub struct Memory {
     pub note: Option<String>,
 }
 
+/// In-kernel cost of a BPF-based tracer's programs during one IPI storm,
+/// from `kernel.bpf_stats_enabled` (read with `bpftool prog show -j`).
+#[derive(Clone, Debug)]
+pub struct ProbeCost {
+    /// The tracer.
+    pub tracer: Tracer,
+    /// Program runs.
+    pub runs: u64,
+    /// Total run time of the programs (ns).
+    pub run_time_ns: u64,
+    /// IPI-storm iterations during the measurement.
+    pub iterations: u64,
+}
+
 /// Everything docs/benchmarks.md is made from.
 #[derive(Clone, Debug, Default)]
 pub struct Results {
@@ -125,6 +139,8 @@ pub struct Results {
     pub analysis_note: Option<String>,
     /// Peak RSS of live/replay.
     pub memory: Vec<Memory>,
+    /// In-kernel eBPF run time of the BPF-based tracers.
+    pub probe_cost: Vec<ProbeCost>,
     /// Seconds per run.
     pub seconds: f64,
     /// Repetitions.
@@ -153,6 +169,8 @@ fn ensure_tools(no_install: bool, notes: &mut Vec<String>) -> Result<()> {
     let wanted = [
         ("bpftrace", "bpftrace"),
         ("perf", "linux-perf"),
+        (proc::TIME, "time"),
+        ("bpftool", "bpftool"),
         ("trace-cmd", "trace-cmd"),
     ];
     let missing: Vec<&str> = wanted
@@ -185,7 +203,7 @@ fn ensure_tools(no_install: bool, notes: &mut Vec<String>) -> Result<()> {
                 exit.code,
                 proc::tail(&exit.stderr)
             );
-            if pkg == "trace-cmd" {
+            if pkg == "trace-cmd" || pkg == "bpftool" {
                 notes.push(format!("trace-cmd left out: {msg}"));
             } else {
                 bail!(msg);
@@ -245,7 +263,15 @@ fn environment(bins: &Bins, args_line: &str) -> Vec<(String, String)> {
         ("trace-cmd".into(), trace_cmd),
         ("rustc".into(), first_line(Command::new("rustc").arg("--version"))),
         ("command".into(), args_line.to_string()),
+        ("load average at start".into(), loadavg()),
     ]
+}
+
+/// `/proc/loadavg`'s 1/5/15-minute figures.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Checks once whether trace-cmd records these tracepoints here.
@@ -254,7 +280,17 @@ fn trace_cmd_works(bins: &Bins, workdir: &Path) -> Result<(), String> {
         return Err("trace-cmd is not installed".into());
     }
     let out = workdir.join("probe-tracecmd.dat");
-    let started = tracers::start(Tracer::TraceCmd, bins, &out).map_err(|e| format!("{e:#}"))?;
+    let started = tracers::start(Tracer::TraceCmd, bins, &out).map_err(|e| {
+        let e = format!("{e:#}");
+        if e.contains("Can't enable ftrace") {
+            "trace-cmd record exits at once with \"Operation not permitted: Can't enable ftrace\": trace-cmd writes 1 to \
+             /proc/sys/kernel/ftrace_enabled at start and this kernel refuses that write (EPERM), although \
+             tracefs events work (perf and bpftrace record them)"
+                .to_string()
+        } else {
+            e
+        }
+    })?;
     std::thread::sleep(Duration::from_millis(300));
     let cap = match started {
         Some(s) => tracers::stop(s, bins).map_err(|e| format!("{e:#}"))?,
@@ -364,7 +400,8 @@ fn postmortem(results: &mut Results, bins: &Bins, workdir: &Path, reps: usize) -
             lpm.arg("dump").arg(&lpmt).args(["--format", "jsonl"]);
             "lpmtrace dump --format jsonl"
         };
-        let exit = proc::Running::spawn(&mut lpm, false)?.wait(Duration::from_secs(600))?;
+        let exit = proc::Running::spawn_measured(&lpm, false, &workdir.join("pm-lpmtrace.rss"))?
+            .wait(Duration::from_secs(600))?;
         // report exits 1 when it has findings at --fail-on; that is a result.
         if exit.code > 1 {
             bail!("{what} failed ({}):\n{}", exit.code, proc::tail(&exit.stderr));
@@ -375,7 +412,9 @@ fn postmortem(results: &mut Results, bins: &Bins, workdir: &Path, reps: usize) -
             seconds: exit.wall.as_secs_f64(),
             maxrss_kib: exit.maxrss_kib,
         });
-        let exit = proc::Running::spawn(Command::new("perf").args(["script", "-i"]).arg(&perf), false)?
+        let mut perf_script = Command::new("perf");
+        perf_script.args(["script", "-i"]).arg(&perf);
+        let exit = proc::Running::spawn_measured(&perf_script, false, &workdir.join("pm-perf.rss"))?
             .wait(Duration::from_secs(600))?;
         if exit.code != 0 {
             bail!("perf script failed ({}):\n{}", exit.code, proc::tail(&exit.stderr));
@@ -402,7 +441,7 @@ fn memory(results: &mut Results, bins: &Bins, workdir: &Path, seconds: f64, reps
         for _ in 0..reps {
             let mut cmd = Command::new(&bins.lpmtrace);
             cmd.args(["live", "--plain", "--format", "jsonl"]);
-            let running = proc::Running::spawn(&mut cmd, false)?;
+            let running = proc::Running::spawn_measured(&cmd, false, &workdir.join("live.rss"))?;
             std::thread::sleep(Duration::from_millis(1500));
             let rates = workload::run(Workload::Ipi, bins, seconds, 0);
             let exit = running.interrupt(Duration::from_secs(60))?;
@@ -426,9 +465,83 @@ fn memory(results: &mut Results, bins: &Bins, workdir: &Path, seconds: f64, reps
     } else {
         replay.note = Some("`lpmtrace replay` (the TUI) is not in the command line yet: not measured".into());
     }
-    let _ = workdir;
     results.memory.push(replay);
     Ok(())
+}
+
+fn set_bpf_stats(on: bool) -> Result<()> {
+    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", if on { "1" } else { "0" })
+        .context("writing /proc/sys/kernel/bpf_stats_enabled")
+}
+
+/// (id, run_time_ns, run_cnt) of every loaded BPF program.
+fn bpf_progs() -> Result<Vec<(u64, u64, u64)>> {
+    let json = proc::output_of(Command::new("bpftool").args(["prog", "show", "-j"]))?;
+    let progs: serde_json::Value = serde_json::from_str(&json).context("bpftool prog show -j")?;
+    Ok(progs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["id"].as_u64()?,
+                p["run_time_ns"].as_u64().unwrap_or(0),
+                p["run_cnt"].as_u64().unwrap_or(0),
+            ))
+        })
+        .collect())
+}
+
+/// Sums run time and runs of the programs whose ids are in `ids`.
+fn bpf_run_stats(ids: &[u64]) -> Result<(u64, u64)> {
+    Ok(bpf_progs()?
+        .iter()
+        .filter(|p| ids.contains(&p.0))
+        .fold((0, 0), |a, p| (a.0 + p.1, a.1 + p.2)))
+}
+
+/// eBPF run time per program run of lpmtrace and bpftrace during the IPI
+/// storm. Kept out of the overhead runs: the statistics cost time too.
+fn probe_cost(results: &mut Results, bins: &Bins, workdir: &Path, seconds: f64, reps: usize) -> Result<()> {
+    set_bpf_stats(true)?;
+    let mut outcome = Ok(());
+    'outer: for _ in 0..reps {
+        for tracer in [Tracer::Lpmtrace, Tracer::Bpftrace] {
+            let out = workdir.join(format!("cost-{}.{}", tracer.stem(), tracer.ext()));
+            let measured = (|| -> Result<ProbeCost> {
+                // The tracer's programs: those loaded while it started
+                // (bpftool here cannot name the pids holding a program).
+                let existing: Vec<u64> = bpf_progs()?.iter().map(|p| p.0).collect();
+                let started = tracers::start(tracer, bins, &out)?.context("no tracer")?;
+                let ids: Vec<u64> = bpf_progs()?
+                    .iter()
+                    .map(|p| p.0)
+                    .filter(|id| !existing.contains(id))
+                    .collect();
+                let before = bpf_run_stats(&ids);
+                let rates = workload::run(Workload::Ipi, bins, seconds, 0);
+                let after = bpf_run_stats(&ids);
+                tracers::stop(started, bins)?;
+                let (before, after, rates) = (before?, after?, rates?);
+                Ok(ProbeCost {
+                    tracer,
+                    run_time_ns: after.0.saturating_sub(before.0),
+                    runs: after.1.saturating_sub(before.1),
+                    iterations: rates.ipi_iterations.unwrap_or(0),
+                })
+            })();
+            let _ = std::fs::remove_file(&out);
+            match measured {
+                Ok(c) => results.probe_cost.push(c),
+                Err(e) => {
+                    outcome = Err(e);
+                    break 'outer;
+                }
+            }
+        }
+    }
+    set_bpf_stats(false)?;
+    outcome
 }
 
 /// Runs the analysis micro-benchmark when it exists.
@@ -586,6 +699,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 
     postmortem(&mut results, &bins, &args.workdir, pm_reps)?;
+    if have("bpftool") {
+        if let Err(e) = probe_cost(
+            &mut results,
+            &bins,
+            &args.workdir,
+            seconds,
+            if args.quick { 1 } else { 3 },
+        ) {
+            results.notes.push(format!("eBPF run-time measurement failed: {e:#}"));
+        }
+    } else {
+        results
+            .notes
+            .push("bpftool is not installed: no in-kernel eBPF run-time figures".into());
+    }
     memory(
         &mut results,
         &bins,
@@ -599,6 +727,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         analysis_bench(&mut results, &root);
     }
 
+    results.env.push(("load average at end".into(), loadavg()));
     let out = if args.output.is_absolute() {
         args.output.clone()
     } else {

@@ -105,6 +105,8 @@ pub struct Capture {
     pub data_bytes: Option<u64>,
     /// Peak RSS of the tracer process (KiB).
     pub maxrss_kib: Option<u64>,
+    /// User + system CPU seconds of the tracer process.
+    pub cpu_seconds: Option<f64>,
 }
 
 /// A started tracer.
@@ -118,7 +120,7 @@ pub struct Started {
 /// attached.
 pub fn start(tracer: Tracer, bins: &Bins, output: &Path) -> Result<Option<Started>> {
     let _ = std::fs::remove_file(output);
-    let (mut cmd, capture_stdout) = match tracer {
+    let (cmd, capture_stdout) = match tracer {
         Tracer::Untraced => return Ok(None),
         Tracer::Lpmtrace => {
             let mut c = Command::new(&bins.lpmtrace);
@@ -149,7 +151,7 @@ pub fn start(tracer: Tracer, bins: &Bins, output: &Path) -> Result<Option<Starte
             (c, true)
         }
     };
-    let mut running = Running::spawn(&mut cmd, capture_stdout)?;
+    let mut running = Running::spawn_measured(&cmd, capture_stdout, &output.with_extension("rss"))?;
     let out = output.to_path_buf();
     let timeout = Duration::from_secs(60);
     match tracer {
@@ -189,6 +191,7 @@ pub fn stop(started: Started, bins: &Bins) -> Result<Capture> {
     }
     let mut cap = inspect(tracer, bins, &output, &exit)?;
     cap.maxrss_kib = Some(exit.maxrss_kib);
+    cap.cpu_seconds = exit.cpu_seconds;
     Ok(cap)
 }
 
@@ -259,8 +262,11 @@ fn inspect(tracer: Tracer, bins: &Bins, output: &Path, exit: &Exit) -> Result<Ca
             cap.lost = Some(if lost_records == 0 {
                 0
             } else {
-                let dump = proc::output_of(Command::new("perf").args(["report", "-D", "-i"]).arg(output))?;
-                perf_lost_samples(&dump).max(lost_records)
+                let mut lost = 0;
+                proc::for_each_line(Command::new("perf").args(["report", "-D", "-i"]).arg(output), |l| {
+                    lost += perf_lost_samples(l);
+                })?;
+                lost.max(lost_records)
             });
         }
         Tracer::TraceCmd => {

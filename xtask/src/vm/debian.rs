@@ -14,7 +14,7 @@
 //! Cache layout (under `--cache-dir`, default target/vm-cache):
 //! ```text
 //! indexes/<suite>.InRelease                 refreshed after 6 h
-//! indexes/<suite>-ppc64el-<sha12>.Packages  decompressed, named by hash
+//! indexes/<suite>-ppc64el-<sha12>.Packages.xz  named by InRelease's hash
 //! debs/<file>.deb                           downloads (deleted after extraction)
 //! kernels/<package>_<version>/vmlinux       + config, meta.txt, .complete
 //! busybox/<version>/busybox                 + meta.txt
@@ -191,6 +191,14 @@ impl<'a> Fetcher<'a> {
         extract_kernel(&deb, &dir, &info)?;
         let _ = fs::remove_file(&deb);
         println!("vm-test: kernel {}: {} {} from {} -> {}", family.label, info.name, info.version, info.origin, dir.display());
+        // Older kernels of this family are no longer needed.
+        for old in list_dirs(&self.cache.dir("kernels"))? {
+            let n = old.file_name().unwrap_or_default().to_string_lossy().to_string();
+            if old != dir && n.split('_').next().is_some_and(family.matches) {
+                println!("vm-test: removing superseded {}", old.display());
+                let _ = fs::remove_dir_all(&old);
+            }
+        }
         kernel_from_dir(family.label, &dir)
     }
 
@@ -282,18 +290,23 @@ impl<'a> Fetcher<'a> {
         kernel_from_dir(family.label, &dir)
     }
 
-    /// Newest package of a family.
+    /// Newest package of a family: apt's candidate and the archive's
+    /// indexes are both consulted (apt's view can be stale, e.g. when its
+    /// security index failed to update); apt downloads it when it has that
+    /// exact version.
     fn newest(&self, family: &Family) -> Result<PackageInfo> {
+        let mut apt_pick = None;
         if matches!(self.method, FetchMethod::Auto | FetchMethod::Apt) && self.apt_usable() {
             match apt_newest(family.matches) {
-                Ok(Some(info)) => return Ok(info),
-                Ok(None) if self.method == FetchMethod::Apt => bail!("apt knows no {} ppc64el kernel", family.label),
-                Ok(None) => eprintln!("vm-test: apt knows no {} ppc64el kernel; reading the archive's pool", family.label),
+                Ok(found) => apt_pick = found,
                 Err(e) if self.method == FetchMethod::Apt => return Err(e),
-                Err(e) => eprintln!("vm-test: apt lookup failed ({e:#}); reading the archive's pool"),
+                Err(e) => eprintln!("vm-test: apt lookup failed ({e:#})"),
             }
         } else if self.method == FetchMethod::Apt {
             bail!("apt cannot be used on this host (not Debian, or not root without ppc64el configured)");
+        }
+        if self.method == FetchMethod::Apt {
+            return apt_pick.ok_or_else(|| anyhow!("apt knows no {} ppc64el kernel", family.label));
         }
         let mut all = Vec::new();
         let mut errors = Vec::new();
@@ -303,8 +316,17 @@ impl<'a> Fetcher<'a> {
                 Err(e) => errors.push(format!("{suite}: {e:#}")),
             }
         }
-        all.sort_by(|a, b| version_key(&a.name).cmp(&version_key(&b.name)).then(version_key(&a.version).cmp(&version_key(&b.version))));
-        all.pop().ok_or_else(|| anyhow!("no {} ppc64el kernel in the archive ({})", family.label, errors.join("; ")))
+        let key = |p: &PackageInfo| (version_key(&p.name), version_key(&p.version));
+        all.sort_by_key(key);
+        match (apt_pick, all.pop()) {
+            (Some(a), Some(p)) if key(&p) > key(&a) => {
+                println!("vm-test: apt's newest {} kernel is {} {}; the archive has {} {}: using the archive", family.label, a.name, a.version, p.name, p.version);
+                Ok(p)
+            }
+            (Some(a), _) => Ok(a),
+            (None, Some(p)) => Ok(p),
+            (None, None) => bail!("no {} ppc64el kernel found (apt: none; archive: {})", family.label, errors.join("; ")),
+        }
     }
 
     fn lookup_one(&self, name: &str, suites: &[(Archive, &str)]) -> Result<PackageInfo> {
@@ -406,16 +428,16 @@ impl<'a> Fetcher<'a> {
         let text = fs::read_to_string(&inrelease)?;
         let rel = "main/binary-ppc64el/Packages.xz";
         let (sha, size) = release_sha256(&text, rel).ok_or_else(|| anyhow!("{suite} InRelease does not list {rel}"))?;
-        let plain = idx.join(format!("{suite}-ppc64el-{}.Packages", &sha[..12]));
-        if !plain.exists() {
-            let xz = idx.join(format!("{suite}-ppc64el-{}.Packages.xz", &sha[..12]));
+        let xz = idx.join(format!("{suite}-ppc64el-{}.Packages.xz", &sha[..12]));
+        if !xz.exists() {
+            let tmp = xz.with_extension("tmp");
             let by_hash = format!("{base}/dists/{suite}/main/binary-ppc64el/by-hash/SHA256/{sha}");
             let direct = format!("{base}/dists/{suite}/{rel}");
             let mut ok = false;
             let mut got_other = false;
             for url in [&by_hash, &direct] {
-                if http_get(url, &xz).is_ok() {
-                    if util::sha256_file(&xz)? == sha {
+                if http_get(url, &tmp).is_ok() {
+                    if util::sha256_file(&tmp)? == sha {
                         ok = true;
                         break;
                     }
@@ -433,21 +455,20 @@ impl<'a> Fetcher<'a> {
                 ok = true;
             }
             if !ok {
-                let _ = fs::remove_file(&xz);
+                let _ = fs::remove_file(&tmp);
                 bail!("could not fetch {suite}'s {rel} (SHA-256 {sha}, {size} bytes) from {base}");
             }
-            let out = util::output(Command::new("xz").arg("-dc").arg(&xz))?;
-            util::write_atomic(&plain, &out.stdout)?;
-            let _ = fs::remove_file(&xz);
+            fs::rename(&tmp, &xz)?;
             // Drop older indexes of this suite.
             for old in list_files(&idx)? {
                 let n = old.file_name().unwrap_or_default().to_string_lossy().to_string();
-                if n.starts_with(&format!("{suite}-ppc64el-")) && old != plain {
+                if n.starts_with(&format!("{suite}-ppc64el-")) && old != xz {
                     let _ = fs::remove_file(old);
                 }
             }
         }
-        let text = fs::read_to_string(&plain)?;
+        let out = util::output(Command::new("xz").arg("-dc").arg(&xz))?;
+        let text = String::from_utf8_lossy(&out.stdout);
         Ok(parse_packages(&text, &base))
     }
 }

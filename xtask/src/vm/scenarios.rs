@@ -65,8 +65,14 @@ impl Verdict {
     /// Adds the guest's timings.
     pub fn with_timings(mut self, o: &Outcome) -> Self {
         let s = |d: Option<std::time::Duration>| d.map_or("-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()));
+        // lpmtrace doctor runs between boot and the scenario.
+        let doctor = o
+            .text("timings.txt")
+            .and_then(|t| t.lines().find(|l| l.starts_with("doctor ")).map(str::to_string))
+            .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("ms=")).and_then(|m| m.parse::<f64>().ok()))
+            .map_or(String::new(), |ms| format!(" doctor {:.1}s", ms / 1000.0));
         self.timing = format!(
-            "boot {} scenario {} transfer {} total {:.1}s",
+            "boot {}{doctor} scenario {} transfer {} total {:.1}s",
             s(o.boot_time),
             s(o.scenario_time),
             s(o.transfer_time),
@@ -171,12 +177,13 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Scenario>> {
 // Shared checks
 
 /// Guest finished, no crash on the console or in dmesg, artifacts intact,
-/// QMP worked, doctor's JSON parses. Returns the kernel log.
-fn common(ctx: &CheckContext, v: &mut Verdict) -> String {
+/// QMP worked, doctor's JSON parses. Returns the kernel log, or None when
+/// the guest did not finish (the scenario's own checks would only add noise).
+fn common(ctx: &CheckContext, v: &mut Verdict) -> Option<String> {
     let o = ctx.outcome;
     match &o.end {
         End::Completed { .. } => {}
-        End::Crashed { signature, line } => v.failures.push(format!("kernel {signature}: {line}")),
+        End::Crashed { signature, line } => v.failures.push(format!("crash ({signature}): {line}")),
         End::Hung { silent_for } => v.failures.push(format!("guest hung: no console output for {:.0}s", silent_for.as_secs_f64())),
         End::TimedOut => v.failures.push(format!("guest timed out after {:.0}s", o.total_time.as_secs_f64())),
         End::QemuExited { status } => v.failures.push(format!("QEMU exited ({status}) before the guest finished")),
@@ -204,10 +211,13 @@ fn common(ctx: &CheckContext, v: &mut Verdict) -> String {
             v.failures.push(format!("{src} shows {sig}: {line}"));
         }
     }
+    if !matches!(o.end, End::Completed { .. }) {
+        return None;
+    }
     if ctx.host.is_some() {
         check_doctor(ctx, v);
     }
-    dmesg
+    Some(dmesg)
 }
 
 /// `lpmtrace doctor --json` ran in the guest and printed JSON.
@@ -376,7 +386,9 @@ fn all_online_at_end(ctx: &CheckContext, v: &mut Verdict) {
 
 fn check_boot(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    common(ctx, &mut v);
+    if common(ctx, &mut v).is_none() {
+        return v.done();
+    }
     all_online_at_end(ctx, &mut v);
     v.done()
 }
@@ -384,7 +396,7 @@ fn check_boot(ctx: &CheckContext) -> Result<Verdict> {
 /// migrate-solo: one deterministic successful migration.
 fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let dmesg = common(ctx, &mut v);
+    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
     let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 1);
     v.require(lpm.resumed() == 1 && lpm.cancelled() == 0, || "the solo migration did not resume".into());
     v.require(lpm.suspend_calls() == 1, || format!("{} ibm,suspend-me calls, expected 1", lpm.suspend_calls()));
@@ -403,7 +415,7 @@ fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
 /// whatever happened must be consistent everywhere.
 fn check_migrate_smp(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let dmesg = common(ctx, &mut v);
+    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
     let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 3);
     let mut want = vec![(H_JOIN.0, H_JOIN.1, None)];
     if lpm.cancelled() > 0 {
@@ -419,7 +431,7 @@ fn check_migrate_smp(ctx: &CheckContext) -> Result<Verdict> {
 /// migrate-hotplug: migrations while CPUs come and go; everything completes.
 fn check_migrate_hotplug(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let dmesg = common(ctx, &mut v);
+    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
     let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 2);
     let ops = hotplug_ops(ctx);
     let ok = ops.iter().filter(|o| o.rc == 0).count();
@@ -444,7 +456,7 @@ fn check_migrate_hotplug(ctx: &CheckContext) -> Result<Verdict> {
 /// the interrupt controller is the requested one.
 fn check_hotplug_ipi(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let dmesg = common(ctx, &mut v);
+    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
     let lpm = kernel_log::parse_lpm(&dmesg);
     v.require(lpm.migrations.is_empty(), || format!("unexpected migration activity: {}", lpm.summary()));
     let ops = hotplug_ops(ctx);
@@ -467,8 +479,8 @@ fn check_hotplug_ipi(ctx: &CheckContext) -> Result<Verdict> {
     v.done()
 }
 
-/// `lpmtrace live --plain --format jsonl` ran for its duration, exited 0 and
-/// printed JSON lines.
+/// `lpmtrace live --plain --format jsonl` was still running when the workload
+/// ended, exited 0 on SIGINT and printed JSON lines.
 fn check_live_output(ctx: &CheckContext, v: &mut Verdict) {
     if ctx.host.is_none() {
         return;
@@ -476,7 +488,7 @@ fn check_live_output(ctx: &CheckContext, v: &mut Verdict) {
     let timings = ctx.outcome.text("timings.txt").unwrap_or_default();
     match timings.lines().find(|l| l.starts_with("live ")) {
         None => v.failures.push("live did not run".into()),
-        Some(l) => v.require(l.contains(" rc=0 "), || {
+        Some(l) => v.require(l.contains(" how=sigint ") && l.contains(" rc=0 "), || {
             let err = ctx.outcome.text("live.stderr").unwrap_or_default();
             format!("live: {l}; stderr: {}", super::util::tail(err.trim(), 3))
         }),
@@ -490,5 +502,35 @@ fn check_live_output(ctx: &CheckContext, v: &mut Verdict) {
                 v.require(!lines.is_empty(), || "live printed nothing".into());
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn recording_vs_kernel_agree_and_disagree() {
+        let log = "\
+mobility: calling ibm,suspend-me on CPU 0
+mobility: waiting for memory transfer to complete...
+";
+        let lpm = kernel_log::parse_lpm(log);
+        let trig = kernel_log::parse_triggers("label=solo-1 rc=0 ms=2400 start=1 err=\n");
+        let good = vec![
+            json!({"event": "trigger-enter", "source": "sysfs"}),
+            json!({"event": "hcall-exit", "hcall": "H_JOIN", "opcode": 664, "retval": 18}),
+            json!({"event": "suspend-exit", "ret": 0}),
+            json!({"event": "trigger-exit", "source": "sysfs", "ret": 4}),
+        ];
+        let mut v = Verdict::new();
+        recording_matches_kernel(&mut v, "x.lpmt", &good, &lpm, &trig);
+        assert!(v.failures.is_empty(), "{:?}", v.failures);
+
+        let bad = vec![json!({"event": "suspend-exit", "ret": -11}), json!({"event": "trigger-exit", "source": "sysfs", "ret": -11})];
+        let mut v = Verdict::new();
+        recording_matches_kernel(&mut v, "x.lpmt", &bad, &lpm, &trig);
+        assert_eq!(v.failures.len(), 3, "{:?}", v.failures);
     }
 }

@@ -1,7 +1,7 @@
 //! Small helpers shared by the vm-test modules.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -46,18 +46,6 @@ pub fn output(cmd: &mut Command) -> Result<Output> {
         );
     }
     Ok(out)
-}
-
-/// Writes a file atomically (temp file + rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("part");
-    {
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all().ok();
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC.

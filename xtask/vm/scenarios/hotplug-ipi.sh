@@ -3,7 +3,7 @@
 # live gets a generous --duration as a safety net and is stopped with SIGINT
 # once the workload is done.
 dur=$(lpmt_cmdline lpmt.live || echo 180)
-rounds=$(lpmt_cmdline lpmt.rounds || echo 3)
+rounds=$(lpmt_cmdline lpmt.rounds || echo 2)
 lpmt_snapshot_interrupts before
 live=
 if lpmt_has_lpmtrace; then
@@ -15,7 +15,7 @@ if lpmt_has_lpmtrace; then
     lpmt_log "live: $LPMT_READY after $(lpmt_ms "$t0" "$(lpmt_now)") ms"
 fi
 lpmt_ipi_load_start
-sleep 2
+sleep 1
 r=1
 while [ $r -le "$rounds" ]; do
     for c in $(lpmt_secondary_cpus); do
@@ -25,7 +25,7 @@ while [ $r -le "$rounds" ]; do
     done
     r=$((r + 1))
 done
-sleep 2
+sleep 1
 lpmt_ipi_load_stop
 lpmt_snapshot_interrupts after
 if [ -n "$live" ]; then

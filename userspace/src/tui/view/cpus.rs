@@ -43,8 +43,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     let rows = inner_h.saturating_sub(usize::from(legend)).max(1);
     let group = if app.compress { cpus.div_ceil(rows).max(1) } else { 1 };
     let row_count = cpus.div_ceil(group);
-    let first = if app.compress { 0 } else { app.cpu_scroll.min(row_count.saturating_sub(rows)) };
-    let label_w = if group > 1 { format!("cpu{}-{} ", cpus - 1, cpus - 1).len() } else { format!("cpu{} ", cpus - 1).len() };
+    let first = if app.compress {
+        0
+    } else {
+        app.cpu_scroll.min(row_count.saturating_sub(rows))
+    };
+    let label_w = if group > 1 {
+        format!("cpu{}-{} ", cpus - 1, cpus - 1).len()
+    } else {
+        format!("cpu{} ", cpus - 1).len()
+    };
     let stats_w = if inner_w >= 40 { 14 } else { 0 };
     let cols = inner_w.saturating_sub(label_w + stats_w).clamp(1, lanes.history());
     let now = app.view_now_ns;
@@ -59,7 +67,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
                 c.merge(other);
             }
         }
-        let label = if hi - lo > 1 { format!("cpu{lo}-{}", hi - 1) } else { format!("cpu{lo}") };
+        let label = if hi - lo > 1 {
+            format!("cpu{lo}-{}", hi - 1)
+        } else {
+            format!("cpu{lo}")
+        };
         let mut spans = vec![Span::styled(format!("{label:<label_w$}"), styles.dim)];
         // Runs of equal glyphs share one span.
         let mut run = String::new();
@@ -87,12 +99,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     }
     let span_s = cols as f64 * BUCKET_NS as f64 / 1e9;
     let hidden = if row_count > rows && !app.compress {
-        format!(", rows {}-{} of {}", first + 1, (first + rows).min(row_count), row_count)
+        format!(
+            ", rows {}-{} of {}",
+            first + 1,
+            (first + rows).min(row_count),
+            row_count
+        )
     } else {
         String::new()
     };
-    let grouping = if group > 1 { format!(", {group} CPUs/row") } else { String::new() };
-    let title = format!(" CPU lanes (last {span_s:.1}s, {}ms/col{grouping}{hidden}) ", BUCKET_NS / 1_000_000);
+    let grouping = if group > 1 {
+        format!(", {group} CPUs/row")
+    } else {
+        String::new()
+    };
+    let title = format!(
+        " CPU lanes (last {span_s:.1}s, {}ms/col{grouping}{hidden}) ",
+        BUCKET_NS / 1_000_000
+    );
     let block = pane(title, is_focused(app, Focus::Cpus), styles);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

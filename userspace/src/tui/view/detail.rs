@@ -15,7 +15,9 @@ use crate::tui::log::line_text;
 
 /// Renders the finding overlay (nothing when the overlay is another one).
 pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
-    let Overlay::Finding { key, evidence } = &app.overlay else { return };
+    let Overlay::Finding { key, evidence } = &app.overlay else {
+        return;
+    };
     frame.render_widget(Clear, area);
     let Some(f) = app.finding(key) else {
         let block = pane(" Finding ", true, styles);
@@ -55,7 +57,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
         text.push(Line::styled(facts.join(" · "), styles.dim));
     }
     if f.inconclusive {
-        let why = f.inconclusive_reason.clone().unwrap_or_else(|| "the evidence may be incomplete".into());
+        let why = f
+            .inconclusive_reason
+            .clone()
+            .unwrap_or_else(|| "the evidence may be incomplete".into());
         text.push(Line::styled(format!("INCONCLUSIVE: {why}"), styles.warn));
     }
     text.push(Line::raw(""));
@@ -76,8 +81,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
             })
             .collect()
     };
-    let block = Block::default().borders(Borders::TOP).title(" Evidence (↑↓ select, Enter jumps to the event) ");
-    let list = List::new(items).block(block).highlight_style(styles.selected).highlight_symbol("›");
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(" Evidence (↑↓ select, Enter jumps to the event) ");
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(styles.selected)
+        .highlight_symbol("›");
     let mut state = ListState::default();
     if !f.evidence.is_empty() {
         state.select(Some(*evidence));
@@ -85,7 +95,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     frame.render_stateful_widget(list, ev_area, &mut state);
 
     let block = Block::default().borders(Borders::TOP).title(" Next step ");
-    frame.render_widget(Paragraph::new(f.next_step.clone()).block(block).wrap(Wrap { trim: false }), next_area);
+    frame.render_widget(
+        Paragraph::new(f.next_step.clone())
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        next_area,
+    );
 }
 
 /// Renders the coverage overlay: missing probes first, with reasons.
@@ -102,7 +117,11 @@ pub fn render_coverage(frame: &mut Frame, area: Rect, app: &App, styles: &Styles
     sorted.sort_by_key(|c| c.attached());
     for c in sorted {
         let (mark, style, detail) = match &c.status {
-            CoverageStatus::Attached { candidate, hooks, partial } => {
+            CoverageStatus::Attached {
+                candidate,
+                hooks,
+                partial,
+            } => {
                 let mut d = format!("{candidate}: {}", hooks.join(", "));
                 if !partial.is_empty() {
                     d.push_str(&format!(" (not attached: {})", partial.join("; ")));
@@ -119,5 +138,10 @@ pub fn render_coverage(frame: &mut Frame, area: Rect, app: &App, styles: &Styles
             Span::raw(detail),
         ]));
     }
-    frame.render_widget(Paragraph::new(lines).block(pane(title, true, styles)).wrap(Wrap { trim: false }), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(pane(title, true, styles))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }

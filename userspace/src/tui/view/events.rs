@@ -28,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     let mut lines: Vec<Line> = window
         .iter()
         .map(|e| {
-            let text = format!("#{:<6} {}", e.pos, line_text(&e.event, &app.session));
+            let text = format!("#{} {}", e.pos, compact(&line_text(&e.event, &app.session)));
             if app.log_anchor == Some(e.pos) {
                 Line::styled(text, styles.selected)
             } else if matches!(e.event.kind, crate::events::EventKind::Lost { .. }) {
@@ -39,8 +39,42 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
         })
         .collect();
     if lines.is_empty() {
-        let msg = if log.is_empty() { "no events yet" } else { "no event matches the filter (/ to change it)" };
+        let msg = if log.is_empty() {
+            "no events yet"
+        } else {
+            "no event matches the filter (/ to change it)"
+        };
         lines.push(Line::styled(msg, styles.dim));
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The event line with runs of spaces (column padding) folded, so narrow
+/// terminals show the fields rather than the alignment.
+pub fn compact(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut space = false;
+    for c in line.trim_start().chars() {
+        if c == ' ' {
+            if !space {
+                out.push(c);
+            }
+            space = true;
+        } else {
+            out.push(c);
+            space = false;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compact_folds_padding() {
+        assert_eq!(
+            super::compact("   1.5 cpu0   ipi.send    event x=1"),
+            "1.5 cpu0 ipi.send event x=1"
+        );
+    }
 }

@@ -38,8 +38,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
         frame.render_widget(empty, area);
         return;
     }
-    let items: Vec<ListItem> = list.iter().map(|f| ListItem::new(finding_line(app, f, styles))).collect();
-    let widget = List::new(items).block(block).highlight_style(styles.selected).highlight_symbol("›");
+    let items: Vec<ListItem> = list
+        .iter()
+        .map(|f| ListItem::new(finding_line(app, f, styles)))
+        .collect();
+    let widget = List::new(items)
+        .block(block)
+        .highlight_style(styles.selected)
+        .highlight_symbol("›");
     // A local list state: the selection lives in the App, the renderer only
     // tells ratatui which row to keep visible.
     let mut state = ListState::default();

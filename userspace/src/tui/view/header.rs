@@ -20,38 +20,66 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     ];
     match &app.mode {
         Mode::Live { ended } => {
-            first.push(Span::styled(" LIVE ", styles.good.add_modifier(ratatui::style::Modifier::REVERSED)));
+            first.push(Span::styled(
+                " LIVE ",
+                styles.good.add_modifier(ratatui::style::Modifier::REVERSED),
+            ));
             if let Some(why) = ended {
                 first.push(Span::styled(format!(" capture ended: {why}"), styles.warn));
             }
         }
-        Mode::Replay { file, clock } => {
-            first.push(Span::styled(" REPLAY ", styles.current.add_modifier(ratatui::style::Modifier::REVERSED)));
-            let speed = if clock.speed >= 1.0 { format!("{}x", clock.speed) } else { format!("{:.2}x", clock.speed) };
+        Mode::Replay { clock, .. } => {
+            first.push(Span::styled(
+                " REPLAY ",
+                styles.current.add_modifier(ratatui::style::Modifier::REVERSED),
+            ));
+            let speed = if clock.speed >= 1.0 {
+                format!("{}x", clock.speed)
+            } else {
+                format!("{:.2}x", clock.speed)
+            };
             let pos = clock.pos_ns.saturating_sub(clock.start_ns);
             let len = clock.end_ns.saturating_sub(clock.start_ns);
-            first.push(Span::raw(format!(" {speed} {} / {}", format_duration(pos), format_duration(len))));
+            first.push(Span::raw(format!(
+                " {speed} {} / {}",
+                format_duration(pos),
+                format_duration(len)
+            )));
             if clock.pos_ns >= clock.end_ns {
                 first.push(Span::styled(" END", styles.dim));
             }
-            first.push(Span::styled(format!("  {file}"), styles.dim));
         }
     }
     if app.paused {
-        first.push(Span::styled(" PAUSED ", styles.warn.add_modifier(ratatui::style::Modifier::REVERSED)));
+        first.push(Span::raw(" "));
+        first.push(Span::styled(
+            " PAUSED ",
+            styles.warn.add_modifier(ratatui::style::Modifier::REVERSED),
+        ));
+    }
+    if let Mode::Replay { file, .. } = &app.mode {
+        first.push(Span::styled(format!("  {file}"), styles.dim));
     }
 
     let lost = app.model.lost_events;
     let attached = s.coverage.iter().filter(|c| c.attached()).count();
     let total = s.coverage.len();
-    let missing: Vec<&str> = s.coverage.iter().filter(|c| !c.attached()).map(|c| c.probe.as_str()).collect();
+    let missing: Vec<&str> = s
+        .coverage
+        .iter()
+        .filter(|c| !c.attached())
+        .map(|c| c.probe.as_str())
+        .collect();
     let mut second = vec![
         Span::raw(format!(" events {} ({:.0}/s)  ", app.model.events, app.rate)),
         Span::styled(format!("lost {lost}"), if lost > 0 { styles.bad } else { styles.dim }),
         Span::raw(format!("  probes {attached}/{total} attached")),
     ];
     if !missing.is_empty() {
-        second.push(Span::styled(format!("  missing: {} (p)", missing.join(", ")), styles.warn));
+        second.push(Span::styled(
+            format!("  missing: {} (p)", missing.join(", ")),
+            styles.warn,
+        ));
     } else if total > 0 {
         second.push(Span::styled("  (p)", styles.dim));
     }

@@ -23,8 +23,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
         "REPLAY: the recording plays at the chosen speed; findings are those `lpmtrace report` prints, shown as the position passes them."
     };
     lines.push(Line::styled(mode, styles.dim));
-    lines.push(Line::styled("CPU lanes: ─ online  • IPIs  ↓ going down  ░ offline  ↑ coming up  J in the join", styles.dim));
-    lines.push(Line::styled("Findings: CRIT / WARN / INFO, ? = inconclusive (events lost or a probe missing)", styles.dim));
+    lines.push(Line::styled(
+        "CPU lanes: ─ online  • IPIs  ↓ going down  ░ offline  ↑ coming up  J in the join",
+        styles.dim,
+    ));
+    lines.push(Line::styled(
+        "Findings: CRIT / WARN / INFO, ? = inconclusive (events lost or a probe missing)",
+        styles.dim,
+    ));
     frame.render_widget(Clear, area);
     let block = pane(" Keys (? or Esc closes) ", true, styles);
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);

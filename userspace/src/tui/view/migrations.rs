@@ -6,7 +6,7 @@
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{is_focused, pane, rel, Styles};
@@ -26,7 +26,11 @@ pub fn phase_label(name: &str) -> &str {
 
 fn phase_span<'a>(p: &PhaseSpan, now: u64, styles: &Styles) -> Span<'a> {
     match p.end_ns {
-        Some(end) => Span::raw(format!("{} {}", phase_label(&p.name), fmt_dur(end.saturating_sub(p.start_ns)))),
+        Some(end) => Span::raw(format!(
+            "{} {}",
+            phase_label(&p.name),
+            fmt_dur(end.saturating_sub(p.start_ns))
+        )),
         None => Span::styled(
             format!("▶{} {}…", phase_label(&p.name), fmt_dur(now.saturating_sub(p.start_ns))),
             styles.current,
@@ -51,7 +55,10 @@ fn attempt_line<'a>(a: &Attempt, now: u64, styles: &Styles) -> Line<'a> {
         spans.push(Span::raw("started"));
     }
     if !a.cpus_expected.is_empty() {
-        spans.push(Span::styled(format!("  joined {}/{}", a.cpus_joined.len(), a.cpus_expected.len()), styles.dim));
+        spans.push(Span::styled(
+            format!("  joined {}/{}", a.cpus_joined.len(), a.cpus_expected.len()),
+            styles.dim,
+        ));
     }
     match a.result {
         Some(0) => spans.push(Span::styled("  ok", styles.good)),
@@ -62,7 +69,10 @@ fn attempt_line<'a>(a: &Attempt, now: u64, styles: &Styles) -> Line<'a> {
         None => {}
     }
     if a.premature_joins > 0 {
-        spans.push(Span::styled(format!("  premature H_JOIN ×{}", a.premature_joins), styles.warn));
+        spans.push(Span::styled(
+            format!("  premature H_JOIN ×{}", a.premature_joins),
+            styles.warn,
+        ));
     }
     Line::from(spans)
 }
@@ -70,7 +80,11 @@ fn attempt_line<'a>(a: &Attempt, now: u64, styles: &Styles) -> Line<'a> {
 /// The lines of one migration.
 pub fn migration_lines<'a>(app: &App, m: &Migration, styles: &Styles) -> Vec<Line<'a>> {
     let now = app.view_now_ns;
-    let mut head = vec![Span::styled(format!("#{} ", m.id), styles.title)];
+    let mut head = vec![
+        Span::styled(format!("#{} ", m.id), styles.title),
+        Span::styled(m.outcome.as_str().to_uppercase(), styles.outcome(m.outcome)),
+        Span::raw(" "),
+    ];
     if let Some(s) = m.stream_id {
         head.push(Span::raw(format!("stream {s:#x} ")));
     }
@@ -78,10 +92,12 @@ pub fn migration_lines<'a>(app: &App, m: &Migration, styles: &Styles) -> Vec<Lin
     if let Some(c) = &m.comm {
         head.push(Span::raw(format!("({c}) ")));
     }
-    head.push(Span::styled(format!("{} {} ", m.path, rel(app, m.start_ns)), styles.dim));
+    head.push(Span::styled(
+        format!("{} {} ", m.path, rel(app, m.start_ns)),
+        styles.dim,
+    ));
     let dur = m.end_ns.unwrap_or(now).saturating_sub(m.start_ns);
-    head.push(Span::raw(format!("{} ", fmt_dur(dur))));
-    head.push(Span::styled(m.outcome.as_str().to_uppercase(), styles.outcome(m.outcome)));
+    head.push(Span::raw(fmt_dur(dur)));
     let mut lines = vec![Line::from(head)];
 
     // Migration-level timeline; attempts are summarised and detailed below.
@@ -94,7 +110,11 @@ pub fn migration_lines<'a>(app: &App, m: &Migration, styles: &Styles) -> Vec<Lin
                 let running = m.attempts.iter().any(|a| a.end_ns.is_none());
                 let n = m.attempts.len();
                 let text = format!("{n} attempt{}", if n == 1 { "" } else { "s" });
-                parts.push(if running { Span::styled(format!("▶{text}"), styles.current) } else { Span::raw(text) });
+                parts.push(if running {
+                    Span::styled(format!("▶{text}"), styles.current)
+                } else {
+                    Span::raw(text)
+                });
             }
             continue;
         }
@@ -135,9 +155,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     }
     if lines.is_empty() {
         lines.push(Line::styled("no migration yet", styles.dim));
-        lines.push(Line::styled("(a trigger, H_VASI_STATE or H_JOIN starts one)", styles.dim));
+        lines.push(Line::styled(
+            "(a trigger, H_VASI_STATE or H_JOIN starts one)",
+            styles.dim,
+        ));
     }
     let max = lines.len().saturating_sub(1);
     let scroll = app.migrations_scroll.min(max) as u16;
-    frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)).style(Style::default()), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .style(Style::default()),
+        area,
+    );
 }

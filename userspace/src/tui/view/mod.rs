@@ -38,9 +38,12 @@ pub fn draw(frame: &mut Frame, app: &App, styles: &Styles) {
     let [head, body, foot] =
         Layout::vertical([Constraint::Length(2), Constraint::Min(6), Constraint::Length(1)]).areas(frame.area());
     header::render(frame, head, app, styles);
-    let [top, lanes, log] =
-        Layout::vertical([Constraint::Percentage(38), Constraint::Percentage(27), Constraint::Percentage(35)])
-            .areas(body);
+    let [top, lanes, log] = Layout::vertical([
+        Constraint::Percentage(38),
+        Constraint::Percentage(27),
+        Constraint::Percentage(35),
+    ])
+    .areas(body);
     let [mig, find] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
     migrations::render(frame, mig, app, styles);
     findings::render(frame, find, app, styles);
@@ -74,7 +77,12 @@ pub fn is_focused(app: &App, focus: Focus) -> bool {
 pub fn overlay_area(area: Rect, pct_w: u16, pct_h: u16) -> Rect {
     let w = (area.width as u32 * pct_w as u32 / 100) as u16;
     let h = (area.height as u32 * pct_h as u32 / 100) as u16;
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 /// Time relative to the start of the session, `+1.234s`.
@@ -100,7 +108,15 @@ fn render_footer(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     } else {
         let mut spans = Vec::new();
         let keys: &[(&str, &str)] = if app.is_live() {
-            &[("q", "quit"), ("space", "pause"), ("n/N", "finding"), ("Tab", "focus"), ("/", "filter"), ("p", "probes"), ("?", "help")]
+            &[
+                ("q", "quit"),
+                ("space", "pause"),
+                ("n/N", "finding"),
+                ("Tab", "focus"),
+                ("/", "filter"),
+                ("p", "probes"),
+                ("?", "help"),
+            ]
         } else {
             &[
                 ("q", "quit"),

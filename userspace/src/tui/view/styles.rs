@@ -43,12 +43,19 @@ impl Styles {
             border: c(Style::default(), Color::DarkGray),
             focused: c(Style::default().add_modifier(Modifier::BOLD), Color::Cyan),
             title: Style::default().add_modifier(Modifier::BOLD),
-            dim: if color { Style::default().fg(Color::DarkGray) } else { Style::default() },
+            dim: if color {
+                Style::default().fg(Color::DarkGray)
+            } else {
+                Style::default()
+            },
             selected: Style::default().add_modifier(Modifier::REVERSED),
             bad: c(Style::default().add_modifier(Modifier::BOLD), Color::Red),
             good: c(Style::default(), Color::Green),
             warn: c(Style::default().add_modifier(Modifier::BOLD), Color::Yellow),
-            current: c(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED), Color::Cyan),
+            current: c(
+                Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+                Color::Cyan,
+            ),
             key: c(Style::default().add_modifier(Modifier::BOLD), Color::Cyan),
         }
     }

@@ -1,0 +1,212 @@
+//! The real terminal: `lpmtrace replay FILE` inside a detached tmux
+//! session (100×30), driven with `send-keys` and read back with
+//! `capture-pane -p`: pause, seek, next finding, filter, help, quit, and
+//! the terminal restored afterwards.
+//!
+//! Skips (printing why) when tmux is not installed (`cargo xtask setup`
+//! installs it) or when the binary has no `replay` subcommand yet.
+
+mod tui_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use tui_support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lpmtrace");
+
+/// A tmux server of our own (its own socket) with one session; killed on
+/// drop so a failing test leaves nothing behind.
+struct Tmux {
+    socket: String,
+    target: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let socket = format!("lpmtrace-tui-test-{}", std::process::id());
+        let t = Tmux {
+            socket,
+            target: "tui".into(),
+        };
+        let out = t.tmux(&["new-session", "-d", "-x", "100", "-y", "30", "-s", "tui", command]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.target.as_str()];
+        args.extend_from_slice(keys);
+        assert!(self.tmux(&args).status.success());
+    }
+
+    fn text(&self, text: &str) {
+        assert!(self
+            .tmux(&["send-keys", "-t", &self.target, "-l", text])
+            .status
+            .success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", &self.target]).stdout).into_owned()
+    }
+
+    /// Waits until `pred` holds for the screen; panics with the screen
+    /// after a generous timeout.
+    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait(&format!("{needle:?}"), |s| s.contains(needle))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+fn skip_reason() -> Option<String> {
+    match Command::new("tmux").arg("-V").output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Some("tmux is not installed (cargo xtask setup installs it)".into()),
+    }
+    match Command::new(BIN).args(["replay", "--help"]).output() {
+        Ok(o) if o.status.success() => None,
+        _ => Some("`lpmtrace replay` is not wired into the binary yet".into()),
+    }
+}
+
+fn position_text(offset_ns: u64) -> String {
+    format!("{} / 15.000s", lpmtrace::record::format_duration(offset_ns))
+}
+
+#[test]
+fn replay_in_a_real_terminal() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = TempDir::new("tmux");
+    let file = recording(dir.path());
+    let cmd = format!(
+        "{} replay {} --paused; echo EXITED $?; sleep 30",
+        BIN,
+        shell_quote(&file)
+    );
+    let t = Tmux::start(&cmd);
+
+    // Start: paused at the beginning.
+    let start = position_text(0);
+    let needed = [
+        "REPLAY",
+        "PAUSED",
+        &start,
+        "Migrations",
+        "Findings",
+        "CPU lanes",
+        "Event log",
+        "q quit",
+    ];
+    t.wait("a complete first frame", |s| needed.iter().all(|n| s.contains(n)));
+
+    // Seek: → and Shift-→.
+    t.keys(&["Right"]);
+    t.wait_for(&position_text(1_000_000_000));
+    t.keys(&["S-Right"]);
+    t.wait_for(&position_text(11_000_000_000));
+    t.keys(&["Left"]);
+    t.wait_for(&position_text(10_000_000_000));
+
+    // Pause / resume: playing moves the position and drops the marker.
+    t.keys(&["g"]);
+    t.wait_for(&position_text(0));
+    t.keys(&["Space"]);
+    t.wait("playing", |s| !s.contains("PAUSED") && !s.contains(&position_text(0)));
+    t.keys(&["Space"]);
+    t.wait_for("PAUSED");
+
+    // Next finding: the position moves to the first finding's time.
+    let report = report();
+    let first = report
+        .findings
+        .iter()
+        .min_by_key(|f| f.ts_ns)
+        .expect("fixture has findings");
+    t.keys(&["g"]);
+    t.wait_for(&position_text(0));
+    t.keys(&["n"]);
+    let s = t.wait_for(&position_text(first.ts_ns - base()));
+    assert!(s.contains(first.kind.id()), "{s}");
+
+    // Filter the event log.
+    t.keys(&["/"]);
+    t.wait_for("filter /");
+    t.text("cpu3 hotplug");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("/cpu3 hotplug");
+    assert!(!s.contains("ipi.send"), "the filter hides IPI lines:\n{s}");
+
+    // Help.
+    t.keys(&["?"]);
+    let s = t.wait_for("Keys (? or Esc closes)");
+    assert!(s.contains("next / previous finding"), "{s}");
+    t.keys(&["Escape"]);
+    t.wait("help closed", |s| !s.contains("Keys (? or Esc closes)"));
+
+    // Quit: exit status 0, and the shell's screen is back.
+    t.keys(&["q"]);
+    let s = t.wait_for("EXITED 0");
+    assert!(!s.contains("CPU lanes"), "the alternate screen is gone:\n{s}");
+}
+
+#[test]
+fn replay_refuses_a_non_terminal_with_advice() {
+    if Command::new(BIN)
+        .args(["replay", "--help"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        eprintln!("skipped: `lpmtrace replay` is not wired into the binary yet");
+        return;
+    }
+    let dir = TempDir::new("notty");
+    let file = recording(dir.path());
+    let out = Command::new(BIN).arg("replay").arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for hint in ["not a terminal", "lpmtrace report", "lpmtrace dump", "live --plain"] {
+        assert!(err.contains(hint), "{hint:?} missing from: {err}");
+    }
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
