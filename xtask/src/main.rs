@@ -6,7 +6,9 @@
 //! - `test`: setup, build, run the whole test suite (unit, real-kernel
 //!   integration tests, POWER guests in QEMU).
 //! - `vm-test`: only the POWER guests (docs/vm-tests.md).
+//! - `bench`: lpmtrace vs bpftrace and perf; writes docs/benchmarks.md.
 
+mod bench;
 mod setup;
 mod vm;
 
@@ -40,7 +42,9 @@ enum Task {
         args: Vec<String>,
     },
     /// Boot QEMU pseries guests and test the real kernel LPM path.
-    VmTest(vm::VmTestArgs),
+    VmTest(Box<vm::VmTestArgs>),
+    /// Compare lpmtrace with bpftrace/perf and write docs/benchmarks.md.
+    Bench(bench::BenchArgs),
     /// Set up, build, and run the full test suite.
     Test {
         /// Skip the QEMU pseries guests.
@@ -95,6 +99,10 @@ fn run(cli: Cli) -> Result<()> {
         Task::VmTest(args) => {
             setup::run(false)?;
             vm::run(&args)
+        }
+        Task::Bench(args) => {
+            setup::run(false)?;
+            bench::run(&args)
         }
         Task::Test { no_vm } => {
             setup::run(false)?;

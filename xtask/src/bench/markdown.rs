@@ -610,12 +610,12 @@ fn generated(results: &Results) -> String {
 
 /// Every run as CSV.
 pub fn csv(results: &Results) -> String {
-    let mut s = String::from("rep,workload,tool,ipi_iter_per_s,ipi_iterations,hotplug_cycles_per_s,events,lost,file_bytes,data_bytes,maxrss_kib\n");
+    let mut s = String::from("rep,workload,tool,ipi_iter_per_s,ipi_iterations,hotplug_cycles_per_s,events,lost,file_bytes,data_bytes,maxrss_kib,tracer_cpu_s\n");
     let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     for r in &results.runs {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             r.rep,
             r.workload.stem(),
             r.tracer.stem(),
@@ -626,7 +626,8 @@ pub fn csv(results: &Results) -> String {
             opt(r.capture.lost),
             opt(r.capture.file_bytes),
             opt(r.capture.data_bytes),
-            opt(r.capture.maxrss_kib)
+            opt(r.capture.maxrss_kib),
+            r.capture.cpu_seconds.map_or(String::new(), |v| format!("{v:.2}"))
         );
     }
     s

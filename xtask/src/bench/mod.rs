@@ -262,9 +262,28 @@ fn environment(bins: &Bins, args_line: &str) -> Vec<(String, String)> {
         ("perf".into(), first_line(Command::new("perf").arg("--version"))),
         ("trace-cmd".into(), trace_cmd),
         ("rustc".into(), first_line(Command::new("rustc").arg("--version"))),
+        ("source".into(), git_describe()),
         ("command".into(), args_line.to_string()),
         ("load average at start".into(), loadavg()),
     ]
+}
+
+/// The commit the binaries were built from (`+ local changes` when the
+/// tree differs from it).
+fn git_describe() -> String {
+    let root = workspace_root();
+    let head = first_line(
+        Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(["rev-parse", "--short", "HEAD"]),
+    );
+    let dirty = proc::run(
+        Command::new("git").arg("-C").arg(&root).args(["status", "--porcelain"]),
+        Duration::from_secs(30),
+    )
+    .is_ok_and(|e| !e.stdout.trim().is_empty());
+    format!("commit {head}{}", if dirty { " + local changes" } else { "" })
 }
 
 /// `/proc/loadavg`'s 1/5/15-minute figures.
@@ -463,7 +482,7 @@ fn memory(results: &mut Results, bins: &Bins, workdir: &Path, seconds: f64, reps
                 .into(),
         );
     } else {
-        replay.note = Some("`lpmtrace replay` (the TUI) is not in the command line yet: not measured".into());
+        replay.note = Some("`lpmtrace replay` (the TUI) is not in this build's command line".into());
     }
     results.memory.push(replay);
     Ok(())
