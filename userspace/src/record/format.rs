@@ -138,6 +138,14 @@ impl<'a> Cursor<'a> {
 
     /// Unsigned LEB128 varint (at most 10 bytes, no overflow).
     pub fn uvarint(&mut self) -> Result<u64, DecodeError> {
+        // Most varints in a block (timestamp deltas, CPUs, dictionary
+        // indices) are one byte: take that path without the loop.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let start = self.pos;
         let mut v: u64 = 0;
         for i in 0..10 {
