@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lpmtrace::commands::{doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs, report::ReportArgs};
+use lpmtrace::commands::{doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs, replay::ReplayArgs, report::ReportArgs};
 
 /// Trace and diagnose Live Partition Migration (LPM) on IBM POWER Linux.
 ///
@@ -33,6 +33,8 @@ enum Command {
     Info(InfoArgs),
     /// Analyse a recording (or a scenario): migrations, findings, advice.
     Report(ReportArgs),
+    /// Scrub through a recording in the interactive screen.
+    Replay(ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,10 +57,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(args) => lpmtrace::commands::doctor::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Live(args) => {
-            if !args.plain {
-                anyhow::bail!("the interactive screen is not available yet: use `lpmtrace live --plain`");
+            if args.plain {
+                runtime()?.block_on(lpmtrace::commands::live::run_plain(&args))?;
+            } else {
+                runtime()?.block_on(lpmtrace::commands::tui_live::run_live(&args))?;
             }
-            runtime()?.block_on(lpmtrace::commands::live::run_plain(&args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Record(args) => {
@@ -67,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dump(args) => lpmtrace::commands::dump::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Info(args) => lpmtrace::commands::info::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => lpmtrace::commands::replay::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => {
             if let Some(path) = &args.scenario {
                 let mut source = lpmtrace::commands::report::open_scenario(path)?;

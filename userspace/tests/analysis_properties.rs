@@ -1124,7 +1124,7 @@ fn generated_cases_have_no_false_positives_or_negatives() {
     let n: u64 = std::env::var("LPMTRACE_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(20_000);
     let mut failures = Vec::new();
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     for i in 0..n {
@@ -1172,4 +1172,144 @@ fn the_generator_is_deterministic() {
     let b = generate(42);
     assert_eq!(a.events, b.events);
     assert_eq!(a.expected, b.expected);
+}
+
+/// Arbitrary (even nonsensical) event streams never panic the engine, the
+/// findings stay in report order, and the report serialises.
+#[test]
+fn arbitrary_streams_never_panic() {
+    for seed in 0..300u64 {
+        let mut rng = Rng(seed ^ 0xabcd);
+        let ncpu = rng.range(1, 300) as u32;
+        let kernel = rng.pick(&[
+            KernelGeneration::OldPath,
+            KernelGeneration::NewPath,
+            KernelGeneration::PseriesUnknown,
+            KernelGeneration::NotPseries,
+        ]);
+        let session = session(Coverage::Full, ncpu, kernel);
+        let mut engine = Engine::new(&session, Thresholds::default());
+        let mut t = rng.range(0, 10);
+        for _ in 0..2_000 {
+            t += rng.range(0, 3) * rng.pick(&[1, US, MS, S]);
+            let cpu = if rng.chance(2) {
+                rng.next() as u32
+            } else {
+                rng.range(0, ncpu as u64 + 2) as u32
+            };
+            let tid = rng.range(0, 4) as u32;
+            let small = |r: &mut Rng| r.pick(&[0i64, 18, -1, -2, -5, -11, -16, -9005, 9000, i64::MIN, i64::MAX]);
+            let kind = match rng.range(0, 22) {
+                0 => EventKind::Lost {
+                    count: rng.next(),
+                    first_ts_ns: rng.next(),
+                    last_ts_ns: rng.next(),
+                },
+                1 => EventKind::TriggerEnter {
+                    source: rng.pick(&[TriggerSource::Sysfs, TriggerSource::SysRtas, TriggerSource::Unknown]),
+                    stream_id: rng.chance(50).then(|| rng.range(0, 3)),
+                    comm: Comm::from_text("x"),
+                },
+                2 => EventKind::TriggerExit {
+                    source: TriggerSource::Sysfs,
+                    ret: small(&mut rng),
+                },
+                3 => EventKind::MigrateEnter {
+                    handle: rng.range(0, 3),
+                },
+                4 => EventKind::MigrateExit { ret: small(&mut rng) },
+                5 => EventKind::SuspendEnter {
+                    arg0: rng.pick(&[1, 2, 0xc000_0000_0000_0000]),
+                },
+                6 => EventKind::SuspendExit { ret: small(&mut rng) },
+                7 => EventKind::JoinEnter {
+                    path: rng.pick(&[JoinPath::DoJoin, JoinPath::PercpuSuspendMe, JoinPath::Unknown]),
+                },
+                8 => EventKind::JoinExit {
+                    path: JoinPath::DoJoin,
+                    ret: small(&mut rng) as i32,
+                },
+                9 => EventKind::HcallEnter {
+                    opcode: rng.pick(&[H_JOIN, H_PROD, H_VASI_STATE, H_VASI_SIGNAL, 0]),
+                    args: [rng.range(0, 3), rng.range(0, 2), rng.next()],
+                },
+                10 => EventKind::HcallExit {
+                    opcode: rng.pick(&[H_JOIN, H_PROD, H_VASI_STATE, H_VASI_SIGNAL]),
+                    retval: small(&mut rng),
+                    retbuf0: rng.chance(70).then(|| rng.range(0, 8)),
+                },
+                11 => EventKind::RtasEnter {
+                    token: rng.pick(&[TOKEN, 1]),
+                },
+                12 => EventKind::RtasExit {
+                    token: TOKEN,
+                    status: small(&mut rng) as i32,
+                },
+                13 => EventKind::CpumaskEnter { op: CpumaskOp::Online },
+                14 => EventKind::CpumaskExit {
+                    op: CpumaskOp::Online,
+                    ret: small(&mut rng) as i32,
+                },
+                15 => EventKind::HotplugEnter {
+                    target_cpu: rng.range(0, ncpu as u64 + 2) as u32,
+                    target: rng.pick(&[0, 236]),
+                    idx: rng.range(0, 240) as i32,
+                    multi: false,
+                    fun: 0,
+                },
+                16 => EventKind::HotplugExit {
+                    target_cpu: rng.next() as u32 % (ncpu + 2),
+                    state: rng.pick(&[0, 236, 5]),
+                    idx: 1,
+                    ret: rng.pick(&[0, -16]),
+                },
+                17 => EventKind::CpuDownEnter {
+                    target_cpu: Some(rng.range(0, 4) as u32),
+                    via: CpuDownVia::Unknown,
+                    comm: Comm::default(),
+                },
+                18 => EventKind::CpuDownExit {
+                    via: CpuDownVia::Unknown,
+                    ret: rng.pick(&[0, -16]),
+                },
+                19 => EventKind::CpuOnline {
+                    target_cpu: rng.next() as u32 % (ncpu + 2),
+                    online: rng.chance(50),
+                    via: OnlineVia::Unknown,
+                },
+                20 => EventKind::IpiSendMask {
+                    mask: CpuMask([rng.next(), rng.next(), rng.next(), rng.next()]),
+                    callback: 0,
+                    via: IpiSendVia::Unknown,
+                },
+                _ => EventKind::IpiSend {
+                    target_cpu: rng.next() as u32,
+                    callback: 0,
+                    via: IpiSendVia::Unknown,
+                },
+            };
+            // Some events arrive out of order (the clock must not go back).
+            let ts = if rng.chance(3) {
+                t.saturating_sub(rng.range(0, S))
+            } else {
+                t
+            };
+            engine.push(&Event {
+                ts_ns: ts,
+                cpu,
+                tid,
+                kind,
+            });
+            if rng.chance(5) {
+                engine.advance_to(t + rng.range(0, 3 * S));
+            }
+        }
+        let report = engine.finish();
+        let keys: Vec<_> = report.findings.iter().map(|f| f.sort_key()).collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] <= w[1]),
+            "seed {seed}: findings out of order"
+        );
+        serde_json::to_string(&report).expect("report serialises");
+    }
 }

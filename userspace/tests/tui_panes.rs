@@ -301,16 +301,3 @@ fn help_lists_every_key_and_coverage_lists_missing_probes() {
     let lines = screen(&mut app, 120, 40, &styles);
     assert_shows(&lines, "MISSING lpm.rtas");
 }
-
-#[test]
-#[ignore = "prints the screen for a look"]
-fn print_screen() {
-    let dir = TempDir::new("print");
-    let (mut app, mut drv) = replay_app(&recording(dir.path()));
-    at(&mut app, &mut drv, 3 * S + MS + 600_000);
-    let lines = screen(&mut app, 80, 24, &Styles::new(false));
-    println!("{}", lines.join("\n"));
-    end(&mut app, &mut drv);
-    let lines = screen(&mut app, 80, 24, &Styles::new(false));
-    println!("{}", lines.join("\n"));
-}

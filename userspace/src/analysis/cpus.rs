@@ -12,8 +12,12 @@ pub struct CpuSet {
 }
 
 impl CpuSet {
-    /// Adds `cpu`.
+    /// Adds `cpu`; CPU numbers at or above [`MAX_CPU`] (corrupt records)
+    /// are ignored.
     pub fn insert(&mut self, cpu: u32) -> bool {
+        if cpu >= MAX_CPU {
+            return false;
+        }
         let w = (cpu / 64) as usize;
         if w >= self.words.len() {
             self.words.resize(w + 1, 0);
@@ -173,8 +177,8 @@ pub struct CpuTracker {
     open: Vec<Option<usize>>,
 }
 
-/// Largest CPU number accepted (anything above is a corrupt record).
-const MAX_CPU: u32 = 1 << 16;
+/// CPU numbers from here on are treated as corrupt records.
+pub const MAX_CPU: u32 = 1 << 16;
 
 impl CpuTracker {
     /// A tracker that expects `cpu_count` CPUs (grows on demand).
@@ -315,14 +319,14 @@ impl CpuTracker {
                 let first = c.state == CpuState::GoingDown;
                 c.state = CpuState::Offline;
                 if first {
-                    c.offline_count += 1;
+                    c.offline_count = c.offline_count.saturating_add(1);
                 }
                 self.end(cpu, ts);
                 Some(true)
             }
             CpuState::ComingUp => {
                 c.state = CpuState::Online;
-                c.online_count += 1;
+                c.online_count = c.online_count.saturating_add(1);
                 self.end(cpu, ts);
                 Some(false)
             }
@@ -346,13 +350,13 @@ impl CpuTracker {
                 // until its exit, but for the join the CPU is gone now.
                 let c = &mut self.cpus[cpu as usize];
                 c.state = CpuState::Offline;
-                c.offline_count += 1;
+                c.offline_count = c.offline_count.saturating_add(1);
                 true
             }
             (_, true) => {
                 let was_coming = c.state == CpuState::ComingUp;
                 c.state = CpuState::Online;
-                c.online_count += 1;
+                c.online_count = c.online_count.saturating_add(1);
                 if was_coming {
                     self.end(cpu, ts);
                 }

@@ -314,7 +314,7 @@ impl Engine {
                     self.cpu_join(idx, ev.cpu, ts, pos);
                     if let Some(a) = self.migrations[idx].cur() {
                         if let Some(j) = a.join_mut(ev.cpu) {
-                            j.pub_.h_join_calls += 1;
+                            j.pub_.h_join_calls = j.pub_.h_join_calls.saturating_add(1);
                             j.pending_premature = false;
                         }
                     }
@@ -682,11 +682,19 @@ impl Engine {
     }
 
     fn cpu_join(&mut self, idx: usize, cpu: u32, ts: u64, pos: u64) {
+        if cpu >= super::cpus::MAX_CPU {
+            return;
+        }
         let need_new = self.migrations[idx].cur_ref().is_none();
         if need_new {
             self.start_attempt(idx, ts, pos);
         }
-        let online = self.cpus.online_set();
+        let starting = self.migrations[idx].cur_ref().is_some_and(|a| a.join_start.is_none());
+        let online = if starting {
+            self.cpus.online_set()
+        } else {
+            Default::default()
+        };
         let m = &mut self.migrations[idx];
         touch(m, ts, pos);
         m.may_suspend = true;
@@ -713,7 +721,7 @@ impl Engine {
                 pending_premature: false,
             });
             if let Some(c) = self.cpus.get(cpu) {
-                c.joins += 1;
+                c.joins = c.joins.saturating_add(1);
             }
         }
     }
@@ -754,7 +762,8 @@ impl Engine {
         let gen = m.gen;
         let a = m.cur().expect("open attempt");
         let done = a.done_ns.is_some();
-        let j = a.join_mut(cpu).expect("joined");
+        // Not joined only for CPU numbers the tracker rejects.
+        let Some(j) = a.join_mut(cpu) else { return };
         j.pub_.last_ret = Some(ret);
         match ret {
             H_CONTINUE => {
@@ -764,9 +773,9 @@ impl Engine {
                 note(&mut a.evidence, pos);
             }
             H_SUCCESS if !done => {
-                j.pub_.premature += 1;
+                j.pub_.premature = j.pub_.premature.saturating_add(1);
                 j.pending_premature = true;
-                a.premature += 1;
+                a.premature = a.premature.saturating_add(1);
                 a.premature_cpus.insert(cpu);
                 note(&mut a.evidence, pos);
             }
@@ -789,7 +798,7 @@ impl Engine {
         let m = &mut self.migrations[idx];
         m.last_activity = m.last_activity.max(ts);
         let Some(a) = m.cur() else { return };
-        a.prods += 1;
+        a.prods = a.prods.saturating_add(1);
         if a.done_ns.is_none() && a.continue_cpu == Some(cpu) {
             mark_done(a, ts);
         }
@@ -918,7 +927,7 @@ impl Engine {
         let m = &mut self.migrations[idx];
         m.tid.get_or_insert(ev.tid);
         touch(m, ts, pos);
-        m.vasi_polls += 1;
+        m.vasi_polls = m.vasi_polls.saturating_add(1);
         let gen = m.gen;
         if gen == Gen::Old {
             let cur_by_vasi = m.cur_ref().map(|a| a.by_vasi);
@@ -1133,7 +1142,7 @@ impl Engine {
     fn on_lost(&mut self, cpu: u32, count: u64, first: u64, last: u64, ts: u64, pos: u64) {
         let (first, last) = (first.min(ts), last.max(first).min(ts));
         self.lost_records += 1;
-        self.events_lost += count;
+        self.events_lost = self.events_lost.saturating_add(count);
         self.losses.push(Loss {
             first,
             last,
@@ -1141,11 +1150,11 @@ impl Engine {
             cpu,
         });
         for &i in &self.open {
-            self.migrations[i].events_lost += count;
+            self.migrations[i].events_lost = self.migrations[i].events_lost.saturating_add(count);
         }
         for m in self.migrations.iter_mut() {
             if m.end_ns.is_some_and(|e| e >= first && m.start_ns <= last) {
-                m.events_lost += count;
+                m.events_lost = m.events_lost.saturating_add(count);
             }
         }
         // Earlier conclusions about this window may rest on missing data.
@@ -1159,7 +1168,7 @@ impl Engine {
         if let Some(g) = self.loss_group.as_mut() {
             if g.last.saturating_add(LOSS_MERGE_NS) >= first {
                 g.last = g.last.max(last);
-                g.total += count;
+                g.total = g.total.saturating_add(count);
                 let (gfirst, total, glast) = (g.first, g.total, g.last);
                 if let Some(f) = self
                     .findings

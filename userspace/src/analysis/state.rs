@@ -57,7 +57,11 @@ pub fn ret_name(code: i64) -> Option<String> {
     if code == 0 {
         return Some("success".into());
     }
-    names::errno_name(code)
+    // errno_name negates its argument: keep i64::MIN (a corrupt record)
+    // away from it.
+    (code != i64::MIN)
+        .then(|| names::errno_name(code))
+        .flatten()
         .or_else(|| names::hcall_ret_name(code))
         .or_else(|| i32::try_from(code).ok().and_then(names::rtas_suspend_status_name))
         .map(str::to_string)

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::capture::{Capture, CaptureOptions};
+use crate::capture::Capture;
 use crate::record::{Writer, WriterOptions};
 use crate::tui::{self, live::ChannelSink};
 
@@ -17,11 +17,7 @@ use super::live::LiveArgs;
 /// also written to FILE, exactly as `record` would.
 pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
     tui::terminal::require_terminal("live")?;
-    let capture = Capture::start(CaptureOptions {
-        duration: args.duration,
-        attach: args.probes.attach_options()?,
-        ..CaptureOptions::default()
-    })?;
+    let capture = Capture::start(args.probes.capture_options(args.duration)?)?;
     let session = capture.session().clone();
     let record = match &args.record {
         Some(path) => Some(Writer::create(

@@ -499,12 +499,14 @@ impl Parser {
                             Ok(n) => th.premature_storm = n,
                             Err(_) => return err(line, format!("premature-storm={v:?} is not a count")),
                         },
-                        _ => return err(
-                            line,
-                            format!(
+                        _ => {
+                            return err(
+                                line,
+                                format!(
                                 "unknown threshold {k:?} (join-stall, vasi-wait, blackout, settle, premature-storm)"
                             ),
-                        ),
+                            )
+                        }
                     }
                 }
             }

@@ -361,10 +361,16 @@ impl App {
         Effect::None
     }
 
-    /// Applies a log filter and shows its newest match.
+    /// Applies a log filter and shows its newest match (up to the pause
+    /// point of a paused live display).
     pub fn set_filter(&mut self, text: &str) {
         self.filter = LogFilter::parse(text);
-        self.log_anchor = None;
+        // A paused live display stays where it was paused.
+        self.log_anchor = if self.is_live() && self.paused {
+            self.log_anchor
+        } else {
+            None
+        };
         self.focus = Focus::Events;
     }
 
@@ -781,6 +787,33 @@ mod tests {
         assert_eq!(app.log_anchor, Some(0), "stops at the oldest");
         app.apply(Action::PageDown);
         assert_eq!(app.log_anchor, None, "back to following the tail");
+    }
+
+    #[test]
+    fn filtering_a_paused_live_log_keeps_it_pinned() {
+        let mut app = live_app();
+        for i in 0..4u64 {
+            let ev = Event {
+                ts_ns: i,
+                cpu: (i % 2) as u32,
+                tid: 0,
+                kind: EventKind::JoinEnter { path: JoinPath::DoJoin },
+            };
+            app.model.push(&ev);
+        }
+        app.apply(Action::TogglePause);
+        assert_eq!(app.log_anchor, Some(3));
+        app.model.push(&Event {
+            ts_ns: 9,
+            cpu: 0,
+            tid: 0,
+            kind: EventKind::JoinEnter { path: JoinPath::DoJoin },
+        });
+        app.set_filter("cpu0");
+        assert_eq!(app.log_anchor, Some(3), "new events stay below the pause point");
+        app.apply(Action::TogglePause);
+        app.set_filter("");
+        assert_eq!(app.log_anchor, None);
     }
 
     #[test]

@@ -105,6 +105,13 @@ pub fn run<B: Backend>(
             }
             next = input.next(Duration::ZERO)?;
         }
+        // A key is answered before the data turn, so a busy driver does
+        // not delay it.
+        if dirty {
+            app.refresh();
+            terminal.draw(|f| view::draw(f, app, styles))?;
+            last_draw = Some(Instant::now());
+        }
         let pumped = driver.pump(app, Instant::now() + PUMP_BUDGET)?;
         backlog = pumped.backlog;
         rate_events += pumped.events;
@@ -120,7 +127,7 @@ pub fn run<B: Backend>(
         } else {
             since_draw >= FRAME
         };
-        if dirty || due {
+        if due {
             app.refresh();
             terminal.draw(|f| view::draw(f, app, styles))?;
             last_draw = Some(Instant::now());

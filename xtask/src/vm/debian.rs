@@ -1,20 +1,22 @@
 //! Debian ppc64el packages for the guests: the kernel (bookworm's 6.1,
 //! trixie's 6.12, or a local .deb) and busybox-static.
 //!
-//! Two ways to get a package, tried in this order with `--fetch auto`:
-//! 1. **apt** (Debian hosts only): `dpkg --add-architecture ppc64el` and
-//!    `apt-get update` if ppc64el is not configured yet (index failures such
-//!    as a security suite's hash mismatch are tolerated), then
-//!    `apt-get download NAME:ppc64el`, checked against apt's SHA-256.
-//! 2. **pool**: the archive's signed `InRelease` (verified with gpgv and
-//!    debian-archive-keyring when available), the suite's ppc64el
-//!    `Packages.xz` fetched by hash (immune to "mirror sync in progress"),
-//!    then the pool file, checked against the SHA-256 in Packages.
+//! With `--fetch auto`:
+//! 1. **Which version**: the archive's signed `InRelease` (verified with gpgv
+//!    and debian-archive-keyring when available) and the suite's ppc64el
+//!    `Packages.xz` (fetched by hash; used with a warning when a mirror in
+//!    mid-sync serves one that does not match) decide the newest package,
+//!    over the main and security suites. apt's candidate is the fallback
+//!    when the indexes cannot be read (apt's view can be stale).
+//! 2. **Download**: on Debian hosts `apt-get download NAME:ppc64el=VERSION`
+//!    (after `dpkg --add-architecture ppc64el` + `apt-get update`, index
+//!    failures tolerated, if apt has no ppc64el lists yet); otherwise, or
+//!    when that fails, the pool file. Its SHA-256 must match the index.
 //!
 //! Cache layout (under `--cache-dir`, default target/vm-cache):
 //! ```text
 //! indexes/<suite>.InRelease                 refreshed after 6 h
-//! indexes/<suite>-ppc64el-<sha12>.Packages.xz  named by InRelease's hash
+//! indexes/<suite>-ppc64el-<sha12>.Packages-subset  kernel+busybox stanzas, named by InRelease's hash
 //! debs/<file>.deb                           downloads (deleted after extraction)
 //! kernels/<package>_<version>/vmlinux       + config, meta.txt, .complete
 //! busybox/<version>/busybox                 + meta.txt
@@ -133,7 +135,9 @@ pub struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     pub fn new(cache: &'a Cache, method: FetchMethod) -> Result<Self> {
-        let main_base = std::env::var("LPMT_DEBIAN_MIRROR").ok().unwrap_or_else(apt_debian_mirror);
+        let main_base = std::env::var("LPMT_DEBIAN_MIRROR")
+            .ok()
+            .unwrap_or_else(apt_debian_mirror);
         let main_base = main_base.trim_end_matches('/').to_string();
         let security_base = std::env::var("LPMT_DEBIAN_SECURITY_MIRROR").ok().unwrap_or_else(|| {
             // deb.debian.org/debian -> deb.debian.org/debian-security
@@ -143,7 +147,11 @@ impl<'a> Fetcher<'a> {
                 "http://deb.debian.org/debian-security".into()
             }
         });
-        if method != FetchMethod::Offline && method != FetchMethod::Apt && which::which("curl").is_err() && which::which("wget").is_err() {
+        if method != FetchMethod::Offline
+            && method != FetchMethod::Apt
+            && which::which("curl").is_err()
+            && which::which("wget").is_err()
+        {
             bail!("neither curl nor wget is installed; install curl (apt-get install curl)");
         }
         Ok(Fetcher {
@@ -178,19 +186,38 @@ impl<'a> Fetcher<'a> {
             Ok(info) => info,
             Err(e) => {
                 // No network, no index: the cache may still have one.
-                eprintln!("vm-test: cannot look up kernel {} ({e:#}); trying the cache", family.label);
+                eprintln!(
+                    "vm-test: cannot look up kernel {} ({e:#}); trying the cache",
+                    family.label
+                );
                 return self.cached_kernel(family);
             }
         };
-        let dir = self.cache.dir("kernels").join(format!("{}_{}", info.name, sanitize(&info.version)));
+        let dir = self
+            .cache
+            .dir("kernels")
+            .join(format!("{}_{}", info.name, sanitize(&info.version)));
         if dir.join(".complete").exists() {
-            println!("vm-test: kernel {}: {} {} (cached in {})", family.label, info.name, info.version, dir.display());
+            println!(
+                "vm-test: kernel {}: {} {} (cached in {})",
+                family.label,
+                info.name,
+                info.version,
+                dir.display()
+            );
             return kernel_from_dir(family.label, &dir);
         }
         let deb = self.download(&info)?;
         extract_kernel(&deb, &dir, &info)?;
         let _ = fs::remove_file(&deb);
-        println!("vm-test: kernel {}: {} {} from {} -> {}", family.label, info.name, info.version, info.origin, dir.display());
+        println!(
+            "vm-test: kernel {}: {} {} from {} -> {}",
+            family.label,
+            info.name,
+            info.version,
+            info.origin,
+            dir.display()
+        );
         // Older kernels of this family are no longer needed.
         for old in list_dirs(&self.cache.dir("kernels"))? {
             let n = old.file_name().unwrap_or_default().to_string_lossy().to_string();
@@ -208,8 +235,12 @@ impl<'a> Fetcher<'a> {
             let mut dirs = list_dirs(&self.cache.dir("busybox"))?;
             dirs.retain(|d| d.join("busybox").exists());
             dirs.sort_by_key(|d| version_key(&d.file_name().unwrap_or_default().to_string_lossy()));
-            let dir = dirs.pop().ok_or_else(|| anyhow!("no busybox in the cache ({})", self.cache.dir("busybox").display()))?;
-            Ok(Busybox { binary: dir.join("busybox") })
+            let dir = dirs
+                .pop()
+                .ok_or_else(|| anyhow!("no busybox in the cache ({})", self.cache.dir("busybox").display()))?;
+            Ok(Busybox {
+                binary: dir.join("busybox"),
+            })
         };
         if self.method == FetchMethod::Offline {
             return cached();
@@ -238,15 +269,28 @@ impl<'a> Fetcher<'a> {
         }
         fs::create_dir_all(&dir)?;
         fs::rename(&src, &bin)?;
-        fs::write(dir.join("meta.txt"), format!("package={}\nversion={}\nsha256={}\nfrom={}\n", info.name, info.version, info.sha256, info.origin))?;
+        fs::write(
+            dir.join("meta.txt"),
+            format!(
+                "package={}\nversion={}\nsha256={}\nfrom={}\n",
+                info.name, info.version, info.sha256, info.origin
+            ),
+        )?;
         let _ = fs::remove_dir_all(&tmp);
         let _ = fs::remove_file(&deb);
-        println!("vm-test: busybox-static {} from {} -> {}", info.version, info.origin, bin.display());
+        println!(
+            "vm-test: busybox-static {} from {} -> {}",
+            info.version,
+            info.origin,
+            bin.display()
+        );
         Ok(Busybox { binary: bin })
     }
 
     fn local_kernel(&self, deb: &Path) -> Result<Kernel> {
-        let deb = deb.canonicalize().with_context(|| format!("--kernel {}", deb.display()))?;
+        let deb = deb
+            .canonicalize()
+            .with_context(|| format!("--kernel {}", deb.display()))?;
         let sha = util::sha256_file(&deb)?;
         let field = |f: &str| -> Result<String> {
             let out = util::output(Command::new("dpkg-deb").arg("-f").arg(&deb).arg(f))?;
@@ -257,7 +301,10 @@ impl<'a> Fetcher<'a> {
             bail!("{} is for {arch}, not ppc64el", deb.display());
         }
         let label = format!("local-{}", name.trim_start_matches("linux-image-"));
-        let dir = self.cache.dir("kernels").join(format!("{}_{}_{}", name, sanitize(&version), &sha[..12]));
+        let dir = self
+            .cache
+            .dir("kernels")
+            .join(format!("{}_{}_{}", name, sanitize(&version), &sha[..12]));
         if !dir.join(".complete").exists() {
             let info = PackageInfo {
                 name,
@@ -283,71 +330,74 @@ impl<'a> Fetcher<'a> {
             })
             .collect();
         found.sort_by_key(|d| version_key(&d.file_name().unwrap_or_default().to_string_lossy()));
-        let dir = found
-            .pop()
-            .ok_or_else(|| anyhow!("no {} kernel in the cache ({})", family.label, self.cache.dir("kernels").display()))?;
+        let dir = found.pop().ok_or_else(|| {
+            anyhow!(
+                "no {} kernel in the cache ({})",
+                family.label,
+                self.cache.dir("kernels").display()
+            )
+        })?;
         println!("vm-test: kernel {}: using cached {}", family.label, dir.display());
         kernel_from_dir(family.label, &dir)
     }
 
-    /// Newest package of a family: apt's candidate and the archive's
-    /// indexes are both consulted (apt's view can be stale, e.g. when its
-    /// security index failed to update); apt downloads it when it has that
-    /// exact version.
+    /// Newest package of a family, from the archive's indexes (main and
+    /// security suites; apt's own view can be stale, e.g. when its security
+    /// index failed to update). apt's candidate is the fallback when the
+    /// indexes cannot be read.
     fn newest(&self, family: &Family) -> Result<PackageInfo> {
-        let mut apt_pick = None;
-        if matches!(self.method, FetchMethod::Auto | FetchMethod::Apt) && self.apt_usable() {
-            match apt_newest(family.matches) {
-                Ok(found) => apt_pick = found,
-                Err(e) if self.method == FetchMethod::Apt => return Err(e),
-                Err(e) => eprintln!("vm-test: apt lookup failed ({e:#})"),
+        if self.method != FetchMethod::Apt {
+            let mut all = Vec::new();
+            let mut errors = Vec::new();
+            for &(archive, suite) in family.suites {
+                match self.pool_index(archive, suite) {
+                    Ok(list) => all.extend(list.iter().filter(|p| (family.matches)(&p.name)).cloned()),
+                    Err(e) => errors.push(format!("{suite}: {e:#}")),
+                }
             }
-        } else if self.method == FetchMethod::Apt {
+            all.sort_by_key(|p| (version_key(&p.name), version_key(&p.version)));
+            if let Some(p) = all.pop() {
+                return Ok(p);
+            }
+            if self.method == FetchMethod::Pool || !self.apt_usable() {
+                bail!(
+                    "no {} ppc64el kernel in the archive ({})",
+                    family.label,
+                    errors.join("; ")
+                );
+            }
+            eprintln!(
+                "vm-test: no {} kernel from the archive's indexes ({}); asking apt",
+                family.label,
+                errors.join("; ")
+            );
+        } else if !self.apt_usable() {
             bail!("apt cannot be used on this host (not Debian, or not root without ppc64el configured)");
         }
-        if self.method == FetchMethod::Apt {
-            return apt_pick.ok_or_else(|| anyhow!("apt knows no {} ppc64el kernel", family.label));
-        }
-        let mut all = Vec::new();
-        let mut errors = Vec::new();
-        for &(archive, suite) in family.suites {
-            match self.pool_index(archive, suite) {
-                Ok(list) => all.extend(list.iter().filter(|p| (family.matches)(&p.name)).cloned()),
-                Err(e) => errors.push(format!("{suite}: {e:#}")),
-            }
-        }
-        let key = |p: &PackageInfo| (version_key(&p.name), version_key(&p.version));
-        all.sort_by_key(key);
-        match (apt_pick, all.pop()) {
-            (Some(a), Some(p)) if key(&p) > key(&a) => {
-                println!("vm-test: apt's newest {} kernel is {} {}; the archive has {} {}: using the archive", family.label, a.name, a.version, p.name, p.version);
-                Ok(p)
-            }
-            (Some(a), _) => Ok(a),
-            (None, Some(p)) => Ok(p),
-            (None, None) => bail!("no {} ppc64el kernel found (apt: none; archive: {})", family.label, errors.join("; ")),
-        }
+        apt_newest(family.matches)?.ok_or_else(|| anyhow!("apt knows no {} ppc64el kernel", family.label))
     }
 
     fn lookup_one(&self, name: &str, suites: &[(Archive, &str)]) -> Result<PackageInfo> {
-        if matches!(self.method, FetchMethod::Auto | FetchMethod::Apt) && self.apt_usable() {
-            match apt_show(name) {
-                Ok(info) => return Ok(info),
-                Err(e) if self.method == FetchMethod::Apt => return Err(e),
-                Err(e) => eprintln!("vm-test: apt has no {name}:ppc64el ({e:#}); reading the archive's pool"),
+        let mut errors = Vec::new();
+        if self.method != FetchMethod::Apt {
+            for &(archive, suite) in suites {
+                match self.pool_index(archive, suite) {
+                    Ok(list) => {
+                        if let Some(p) = list
+                            .iter()
+                            .filter(|p| p.name == name)
+                            .max_by_key(|p| version_key(&p.version))
+                        {
+                            return Ok(p.clone());
+                        }
+                        errors.push(format!("{suite}: not listed"));
+                    }
+                    Err(e) => errors.push(format!("{suite}: {e:#}")),
+                }
             }
         }
-        let mut errors = Vec::new();
-        for &(archive, suite) in suites {
-            match self.pool_index(archive, suite) {
-                Ok(list) => {
-                    if let Some(p) = list.iter().filter(|p| p.name == name).max_by_key(|p| version_key(&p.version)) {
-                        return Ok(p.clone());
-                    }
-                    errors.push(format!("{suite}: not listed"));
-                }
-                Err(e) => errors.push(format!("{suite}: {e:#}")),
-            }
+        if self.method != FetchMethod::Pool && self.apt_usable() {
+            return apt_show(name);
         }
         bail!("{name}:ppc64el not found ({})", errors.join("; "))
     }
@@ -371,25 +421,17 @@ impl<'a> Fetcher<'a> {
             return Ok(dest);
         }
         let t = std::time::Instant::now();
-        if info.origin.starts_with("apt") {
-            println!("vm-test: apt-get download {}:ppc64el ({})", info.name, info.version);
-            let before: Vec<PathBuf> = list_files(&debs)?;
-            util::output(
-                Command::new("apt-get")
-                    .args(["download", "-q"])
-                    .arg(format!("{}:ppc64el={}", info.name, info.version))
-                    .current_dir(&debs),
-            )?;
-            let prefix = format!("{}_", info.name);
-            let got = list_files(&debs)?
-                .into_iter()
-                .filter(|p| !before.contains(p) || p.file_name().is_some_and(|n| n.to_string_lossy() == base))
-                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix) && n.to_string_lossy().ends_with(".deb")))
-                .ok_or_else(|| anyhow!("apt-get download left no {prefix}*.deb in {}", debs.display()))?;
-            if got != dest {
-                fs::rename(&got, &dest)?;
+        let from_apt = info.origin == "apt";
+        let mut via_apt = false;
+        if from_apt || (self.method != FetchMethod::Pool && self.apt_usable()) {
+            println!("vm-test: apt-get download {}:ppc64el={}", info.name, info.version);
+            match apt_download(info, &debs, &dest) {
+                Ok(()) => via_apt = true,
+                Err(e) if from_apt || self.method == FetchMethod::Apt => return Err(e),
+                Err(e) => eprintln!("vm-test: apt-get download failed ({e:#}); fetching from the pool"),
             }
-        } else {
+        }
+        if !via_apt {
             let url = format!("{}/{}", info.origin, info.filename);
             println!("vm-test: downloading {url} ({:.1} MB)", info.size as f64 / 1e6);
             http_get(&url, &dest)?;
@@ -399,7 +441,12 @@ impl<'a> Fetcher<'a> {
             let _ = fs::remove_file(&dest);
             bail!("{}: SHA-256 {sha} does not match the index's {}", base, info.sha256);
         }
-        println!("vm-test: fetched {} in {:.1}s, SHA-256 verified -> {}", base, t.elapsed().as_secs_f64(), dest.display());
+        println!(
+            "vm-test: fetched {} in {:.1}s, SHA-256 verified -> {}",
+            base,
+            t.elapsed().as_secs_f64(),
+            dest.display()
+        );
         Ok(dest)
     }
 
@@ -428,9 +475,11 @@ impl<'a> Fetcher<'a> {
         let text = fs::read_to_string(&inrelease)?;
         let rel = "main/binary-ppc64el/Packages.xz";
         let (sha, size) = release_sha256(&text, rel).ok_or_else(|| anyhow!("{suite} InRelease does not list {rel}"))?;
-        let xz = idx.join(format!("{suite}-ppc64el-{}.Packages.xz", &sha[..12]));
-        if !xz.exists() {
-            let tmp = xz.with_extension("tmp");
+        // Only the stanzas vm-test can use are kept (a few hundred kB instead
+        // of ~50 MB per suite), named after InRelease's hash of the index.
+        let subset = idx.join(format!("{suite}-ppc64el-{}.Packages-subset", &sha[..12]));
+        if !subset.exists() {
+            let tmp = idx.join(format!("{suite}-ppc64el.Packages.xz.tmp"));
             let by_hash = format!("{base}/dists/{suite}/main/binary-ppc64el/by-hash/SHA256/{sha}");
             let direct = format!("{base}/dists/{suite}/{rel}");
             let mut ok = false;
@@ -458,19 +507,37 @@ impl<'a> Fetcher<'a> {
                 let _ = fs::remove_file(&tmp);
                 bail!("could not fetch {suite}'s {rel} (SHA-256 {sha}, {size} bytes) from {base}");
             }
-            fs::rename(&tmp, &xz)?;
+            let out = util::output(Command::new("xz").arg("-dc").arg(&tmp));
+            let _ = fs::remove_file(&tmp);
+            let text = String::from_utf8_lossy(&out?.stdout).into_owned();
+            let keep: Vec<&str> = text
+                .split("\n\n")
+                .filter(|st| {
+                    st.lines()
+                        .next()
+                        .and_then(|l| l.strip_prefix("Package: "))
+                        .is_some_and(wanted_package)
+                })
+                .collect();
+            let part = subset.with_extension("part");
+            fs::write(&part, keep.join("\n\n") + "\n")?;
+            fs::rename(&part, &subset)?;
             // Drop older indexes of this suite.
             for old in list_files(&idx)? {
                 let n = old.file_name().unwrap_or_default().to_string_lossy().to_string();
-                if n.starts_with(&format!("{suite}-ppc64el-")) && old != xz {
+                if n.starts_with(&format!("{suite}-ppc64el-")) && old != subset {
                     let _ = fs::remove_file(old);
                 }
             }
         }
-        let out = util::output(Command::new("xz").arg("-dc").arg(&xz))?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = fs::read_to_string(&subset)?;
         Ok(parse_packages(&text, &base))
     }
+}
+
+/// Packages vm-test may need from an index.
+fn wanted_package(name: &str) -> bool {
+    name == "busybox-static" || (FAMILY_61.matches)(name) || (FAMILY_612.matches)(name)
 }
 
 /// Parses a Packages file into the fields we need.
@@ -486,7 +553,9 @@ fn parse_packages(text: &str, origin: &str) -> Vec<PackageInfo> {
                 f.insert(k, v.trim());
             }
         }
-        if let (Some(name), Some(version), Some(filename), Some(sha)) = (f.get("Package"), f.get("Version"), f.get("Filename"), f.get("SHA256")) {
+        if let (Some(name), Some(version), Some(filename), Some(sha)) =
+            (f.get("Package"), f.get("Version"), f.get("Filename"), f.get("SHA256"))
+        {
             out.push(PackageInfo {
                 name: name.to_string(),
                 version: version.to_string(),
@@ -522,7 +591,10 @@ fn release_sha256(text: &str, path: &str) -> Option<(String, u64)> {
 /// otherwise (the package checksums still pin everything to the index).
 fn verify_inrelease(path: &Path) {
     if which::which("gpgv").is_err() || !Path::new(KEYRING).exists() {
-        eprintln!("vm-test: warning: cannot verify {} (gpgv or {KEYRING} missing)", path.display());
+        eprintln!(
+            "vm-test: warning: cannot verify {} (gpgv or {KEYRING} missing)",
+            path.display()
+        );
         return;
     }
     match Command::new("gpgv").arg("--keyring").arg(KEYRING).arg(path).output() {
@@ -541,7 +613,9 @@ fn http_get(url: &str, dest: &Path) -> Result<()> {
     let tmp = dest.with_extension("download");
     let mut cmd = if which::which("curl").is_ok() {
         let mut c = Command::new("curl");
-        c.args(["-fsSL", "--retry", "3", "--connect-timeout", "20", "-o"]).arg(&tmp).arg(url);
+        c.args(["-fsSL", "--retry", "3", "--connect-timeout", "20", "-o"])
+            .arg(&tmp)
+            .arg(url);
         c
     } else {
         let mut c = Command::new("wget");
@@ -583,7 +657,9 @@ fn apt_debian_mirror() -> String {
             }
             for word in line.split_whitespace() {
                 let w = word.trim_start_matches("URIs:");
-                if (w.starts_with("http://") || w.starts_with("https://")) && w.trim_end_matches('/').ends_with("/debian") {
+                if (w.starts_with("http://") || w.starts_with("https://"))
+                    && w.trim_end_matches('/').ends_with("/debian")
+                {
                     return w.trim_end_matches('/').to_string();
                 }
             }
@@ -597,7 +673,10 @@ fn is_debian_host() -> bool {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Makes sure apt knows ppc64el packages; true when apt is worth asking.
@@ -606,14 +685,19 @@ fn apt_setup() -> bool {
         return false;
     }
     let archs = Command::new("dpkg").arg("--print-foreign-architectures").output();
-    let has = archs.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "ppc64el"));
+    let has = archs.as_ref().is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.trim() == "ppc64el")
+    });
+    // apt keeps one Packages list per suite and architecture.
     let indexed = || {
-        Command::new("apt-cache")
-            .args(["show", "--no-all-versions", "busybox-static:ppc64el"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        fs::read_dir("/var/lib/apt/lists")
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains("binary-ppc64el_Packages"))
+            })
+            .unwrap_or(false)
     };
     if has && indexed() {
         return true;
@@ -631,7 +715,10 @@ fn apt_setup() -> bool {
     println!("vm-test: apt-get update (index failures are tolerated)");
     let out = Command::new("apt-get").args(["update", "-q"]).output();
     if let Ok(o) = &out {
-        for l in String::from_utf8_lossy(&o.stdout).lines().chain(String::from_utf8_lossy(&o.stderr).lines()) {
+        for l in String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&o.stderr).lines())
+        {
             if l.starts_with("E:") || l.starts_with("Err:") || l.starts_with("W:") {
                 eprintln!("vm-test:   apt: {l}");
             }
@@ -640,10 +727,39 @@ fn apt_setup() -> bool {
     indexed()
 }
 
+/// `apt-get download NAME:ppc64el=VERSION` into `debs`, renamed to `dest`.
+fn apt_download(info: &PackageInfo, debs: &Path, dest: &Path) -> Result<()> {
+    let before: Vec<PathBuf> = list_files(debs)?;
+    util::output(
+        Command::new("apt-get")
+            .args(["download", "-q"])
+            .arg(format!("{}:ppc64el={}", info.name, info.version))
+            .current_dir(debs),
+    )?;
+    let prefix = format!("{}_", info.name);
+    let got = list_files(debs)?
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix) && n.to_string_lossy().ends_with(".deb"))
+        })
+        .ok_or_else(|| anyhow!("apt-get download left no {prefix}*.deb in {}", debs.display()))?;
+    if got != dest {
+        fs::rename(&got, dest)?;
+    }
+    Ok(())
+}
+
 /// Newest apt package matching a name filter (ppc64el).
 fn apt_newest(matches: fn(&str) -> bool) -> Result<Option<PackageInfo>> {
     let out = util::output(Command::new("apt-cache").args(["pkgnames", "linux-image-6."]))?;
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|n| matches(n)).map(String::from).collect();
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|n| matches(n))
+        .map(String::from)
+        .collect();
     names.sort_by_key(|n| version_key(n));
     while let Some(name) = names.pop() {
         if let Ok(info) = apt_show(&name) {
@@ -655,10 +771,16 @@ fn apt_newest(matches: fn(&str) -> bool) -> Result<Option<PackageInfo>> {
 
 /// apt's candidate of NAME:ppc64el.
 fn apt_show(name: &str) -> Result<PackageInfo> {
-    let out = util::output(Command::new("apt-cache").args(["show", "--no-all-versions"]).arg(format!("{name}:ppc64el")))?;
+    let out = util::output(
+        Command::new("apt-cache")
+            .args(["show", "--no-all-versions"])
+            .arg(format!("{name}:ppc64el")),
+    )?;
     let text = String::from_utf8_lossy(&out.stdout);
     let list = parse_packages(&text, "apt");
-    list.into_iter().next().ok_or_else(|| anyhow!("apt-cache show {name}:ppc64el printed no package"))
+    list.into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("apt-cache show {name}:ppc64el printed no package"))
 }
 
 /// Extracts boot/vmlinux-* and boot/config-* of a linux-image .deb.
@@ -681,7 +803,10 @@ fn extract_kernel(deb: &Path, dir: &Path, info: &PackageInfo) -> Result<()> {
         .status()?;
     let dpkg_status = dpkg.wait()?;
     if !tar_status.success() || !dpkg_status.success() {
-        bail!("extracting boot/ from {} failed (dpkg-deb {dpkg_status}, tar {tar_status})", deb.display());
+        bail!(
+            "extracting boot/ from {} failed (dpkg-deb {dpkg_status}, tar {tar_status})",
+            deb.display()
+        );
     }
     let boot = tmp.join("boot");
     let find = |prefix: &str| -> Result<PathBuf> {
@@ -692,7 +817,12 @@ fn extract_kernel(deb: &Path, dir: &Path, info: &PackageInfo) -> Result<()> {
     };
     let vmlinux = find("vmlinux-")?;
     let config = find("config-")?;
-    let release = vmlinux.file_name().unwrap_or_default().to_string_lossy().trim_start_matches("vmlinux-").to_string();
+    let release = vmlinux
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .trim_start_matches("vmlinux-")
+        .to_string();
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir)?;
     fs::rename(&vmlinux, dir.join("vmlinux"))?;
@@ -711,7 +841,12 @@ fn extract_kernel(deb: &Path, dir: &Path, info: &PackageInfo) -> Result<()> {
 
 fn kernel_from_dir(label: &str, dir: &Path) -> Result<Kernel> {
     let meta = fs::read_to_string(dir.join("meta.txt")).unwrap_or_default();
-    let get = |k: &str| meta.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("?").to_string();
+    let get = |k: &str| {
+        meta.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("?")
+            .to_string()
+    };
     Ok(Kernel {
         label: label.to_string(),
         package: get("package"),
@@ -724,19 +859,38 @@ fn kernel_from_dir(label: &str, dir: &Path) -> Result<Kernel> {
 /// Numbers in a name or version, for "newest" comparisons
 /// (6.1.0-50 > 6.1.0-9; 6.12.107 > 6.12.57).
 fn version_key(s: &str) -> Vec<u64> {
-    s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse().unwrap_or(u64::MAX)).collect()
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().unwrap_or(u64::MAX))
+        .collect()
 }
 
 fn sanitize(v: &str) -> String {
-    v.chars().map(|c| if c.is_ascii_alphanumeric() || ".+-~".contains(c) { c } else { '_' }).collect()
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".+-~".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn list_dirs(d: &Path) -> Result<Vec<PathBuf>> {
-    Ok(fs::read_dir(d)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+    Ok(fs::read_dir(d)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect())
 }
 
 fn list_files(d: &Path) -> Result<Vec<PathBuf>> {
-    Ok(fs::read_dir(d)?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+    Ok(fs::read_dir(d)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect())
 }
 
 #[cfg(test)]
@@ -755,13 +909,19 @@ mod tests {
     #[test]
     fn newest_by_numbers() {
         assert!(version_key("linux-image-6.1.0-50-powerpc64le") > version_key("linux-image-6.1.0-9-powerpc64le"));
-        assert!(version_key("linux-image-6.12.107+deb13-powerpc64le") > version_key("linux-image-6.12.57+deb13-powerpc64le"));
+        assert!(
+            version_key("linux-image-6.12.107+deb13-powerpc64le")
+                > version_key("linux-image-6.12.57+deb13-powerpc64le")
+        );
     }
 
     #[test]
     fn release_and_packages() {
         let rel = "Origin: Debian\nMD5Sum:\n 0123 10 main/binary-ppc64el/Packages.xz\nSHA256:\n abcd 42 main/binary-ppc64el/Packages.xz\n ef01 7 main/binary-ppc64el/Release\n";
-        assert_eq!(release_sha256(rel, "main/binary-ppc64el/Packages.xz"), Some(("abcd".into(), 42)));
+        assert_eq!(
+            release_sha256(rel, "main/binary-ppc64el/Packages.xz"),
+            Some(("abcd".into(), 42))
+        );
         let pk = "Package: busybox-static\nVersion: 1:1.35.0-4\nFilename: pool/main/b/busybox/b.deb\nSize: 9\nSHA256: 00ff\nDescription: x\n more\n\nPackage: y\n";
         let l = parse_packages(pk, "http://m/debian");
         assert_eq!(l.len(), 1);

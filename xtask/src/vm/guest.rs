@@ -30,7 +30,12 @@ const EXIT_GRACE: Duration = Duration::from_secs(20);
 /// Checks that the host tools the VM stage needs are installed.
 pub fn check_host_tools() -> Result<()> {
     let mut missing = Vec::new();
-    for (tool, pkg) in [(QEMU, "qemu-system-ppc"), ("dpkg-deb", "dpkg"), ("tar", "tar"), ("xz", "xz-utils")] {
+    for (tool, pkg) in [
+        (QEMU, "qemu-system-ppc"),
+        ("dpkg-deb", "dpkg"),
+        ("tar", "tar"),
+        ("xz", "xz-utils"),
+    ] {
         if which::which(tool).is_err() {
             missing.push(format!("{tool} (apt-get install {pkg})"));
         }
@@ -108,7 +113,11 @@ impl Outcome {
         let stderr = self.dir.join("qemu.stderr.log");
         if let Ok(t) = fs::read_to_string(&stderr) {
             if !t.trim().is_empty() {
-                println!("vm-test:   qemu stderr ({}):\n{}", stderr.display(), indent(&util::tail(&t, 10)));
+                println!(
+                    "vm-test:   qemu stderr ({}):\n{}",
+                    stderr.display(),
+                    indent(&util::tail(&t, 10))
+                );
             }
         }
         let shown: String = self
@@ -131,7 +140,9 @@ fn indent(t: &str) -> String {
 }
 
 fn is_base64_line(l: &str) -> bool {
-    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+    !l.is_empty()
+        && l.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
 }
 
 /// The QEMU command line for a guest.
@@ -156,7 +167,16 @@ fn qemu_command(cfg: &GuestConfig, qmp_sock: &Path) -> Command {
     let mut c = Command::new(QEMU);
     c.args(["-M", &machine, "-cpu", cfg.cpu])
         .args(["-smp", &cfg.smp.to_string(), "-m", &format!("{}M", cfg.memory_mib)])
-        .args(["-accel", "tcg,thread=multi", "-nographic", "-vga", "none", "-net", "none", "-no-reboot"])
+        .args([
+            "-accel",
+            "tcg,thread=multi",
+            "-nographic",
+            "-vga",
+            "none",
+            "-net",
+            "none",
+            "-no-reboot",
+        ])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp_sock.display()))
         .arg("-kernel")
@@ -200,6 +220,23 @@ fn marker_fields(line: &str) -> BTreeMap<String, String> {
 }
 
 impl Scanner {
+    fn new(dir: &Path, started: Instant, show: bool) -> Self {
+        Scanner {
+            dir: dir.to_path_buf(),
+            started,
+            show,
+            console: String::new(),
+            crashes: Vec::new(),
+            files: BTreeMap::new(),
+            file_errors: Vec::new(),
+            current: None,
+            booted: None,
+            scenario_begin: None,
+            scenario_end: None,
+            done: None,
+        }
+    }
+
     fn line(&mut self, raw: &str) {
         let line = raw.trim_end_matches('\r');
         self.console.push_str(line);
@@ -235,7 +272,11 @@ impl Scanner {
                     bad_lines: 0,
                 });
             } else if t.starts_with("===LPMT-FILE-SKIPPED") {
-                self.file_errors.push(format!("{}: not sent ({})", f.get("name").map_or("?", |s| s), f.get("reason").map_or("?", |s| s)));
+                self.file_errors.push(format!(
+                    "{}: not sent ({})",
+                    f.get("name").map_or("?", |s| s),
+                    f.get("reason").map_or("?", |s| s)
+                ));
             } else if t.starts_with("===LPMT-BOOTED") {
                 self.booted.get_or_insert(now);
             } else if t.starts_with("===LPMT-SCENARIO-BEGIN") {
@@ -255,9 +296,13 @@ impl Scanner {
 
     fn finish_file(&mut self, f: FileInProgress) {
         let res = (|| -> Result<Vec<u8>> {
-            let gz = base64::engine::general_purpose::STANDARD.decode(f.data.as_bytes()).context("base64")?;
+            let gz = base64::engine::general_purpose::STANDARD
+                .decode(f.data.as_bytes())
+                .context("base64")?;
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).context("gunzip")?;
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut out)
+                .context("gunzip")?;
             if out.len() != f.size {
                 bail!("size {} != {} announced", out.len(), f.size);
             }
@@ -271,7 +316,8 @@ impl Scanner {
             Ok(bytes) => {
                 let dest = self.dir.join("artifacts").join(safe_name(&f.name));
                 if let Err(e) = fs::create_dir_all(dest.parent().unwrap()).and_then(|_| fs::write(&dest, &bytes)) {
-                    self.file_errors.push(format!("{}: cannot write {}: {e}", f.name, dest.display()));
+                    self.file_errors
+                        .push(format!("{}: cannot write {}: {e}", f.name, dest.display()));
                 } else {
                     self.files.insert(f.name, dest);
                 }
@@ -285,7 +331,15 @@ impl Scanner {
 }
 
 fn safe_name(n: &str) -> String {
-    n.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+    n.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn kill(child: &mut Child) {
@@ -342,20 +396,7 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
         std::thread::spawn(move || qmp::run_waker(&sock, started, delay, stop, wlog))
     };
 
-    let mut sc = Scanner {
-        dir: dir.to_path_buf(),
-        started,
-        show: cfg.show_console,
-        console: String::new(),
-        crashes: Vec::new(),
-        files: BTreeMap::new(),
-        file_errors: Vec::new(),
-        current: None,
-        booted: None,
-        scenario_begin: None,
-        scenario_end: None,
-        done: None,
-    };
+    let mut sc = Scanner::new(dir, started, cfg.show_console);
     let mut pending = Vec::<u8>::new();
     let mut last_output = Instant::now();
     let mut crash_deadline: Option<Instant> = None;
@@ -384,7 +425,10 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 if end.is_none() {
                     end = Some(match (&sc.done, sc.crashes.first()) {
-                        (_, Some((sig, line))) => End::Crashed { signature: sig.clone(), line: line.clone() },
+                        (_, Some((sig, line))) => End::Crashed {
+                            signature: sig.clone(),
+                            line: line.clone(),
+                        },
                         (Some((rc, _)), None) => End::Completed { rc: *rc },
                         (None, None) => End::QemuExited { status },
                     });
@@ -408,14 +452,21 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
                 end = Some(End::Crashed { signature, line });
             }
         } else if now.duration_since(last_output) > cfg.hang_timeout {
-            end = Some(End::Hung { silent_for: now.duration_since(last_output) });
+            end = Some(End::Hung {
+                silent_for: now.duration_since(last_output),
+            });
         }
         if let Some((_, at)) = sc.done {
             if started.elapsed() > at + EXIT_GRACE {
                 end = Some(if let Some((sig, line)) = sc.crashes.first() {
-                    End::Crashed { signature: sig.clone(), line: line.clone() }
+                    End::Crashed {
+                        signature: sig.clone(),
+                        line: line.clone(),
+                    }
                 } else {
-                    End::Completed { rc: sc.done.map_or(-1, |d| d.0) }
+                    End::Completed {
+                        rc: sc.done.map_or(-1, |d| d.0),
+                    }
                 });
             }
         }
@@ -430,7 +481,8 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
     let _ = fs::remove_file(&sock);
     console_file.flush()?;
     if let Some(f) = sc.current.take() {
-        sc.file_errors.push(format!("{}: transfer cut off (no end marker)", f.name));
+        sc.file_errors
+            .push(format!("{}: transfer cut off (no end marker)", f.name));
     }
     let qmp = wlog.lock().unwrap().clone();
     let scenario_time = match (sc.scenario_begin, sc.scenario_end) {
@@ -445,7 +497,9 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
         dir: dir.to_path_buf(),
         console_log,
         console: sc.console,
-        end: end.unwrap_or(End::QemuExited { status: "unknown".into() }),
+        end: end.unwrap_or(End::QemuExited {
+            status: "unknown".into(),
+        }),
         crashes: sc.crashes,
         files: sc.files,
         file_errors: sc.file_errors,
@@ -475,6 +529,73 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
     Ok(outcome)
 }
 
+impl Outcome {
+    /// Rebuilds the outcome of an earlier guest from its folder (console.log
+    /// is scanned again, which also re-extracts the artifacts;
+    /// guest-summary.txt supplies how it ended and the timings).
+    pub fn reload(dir: &Path) -> Result<Outcome> {
+        let console_log = dir.join("console.log");
+        let raw = fs::read(&console_log).with_context(|| format!("reading {}", console_log.display()))?;
+        let mut sc = Scanner::new(dir, Instant::now(), false);
+        for line in String::from_utf8_lossy(&raw).split('\n') {
+            sc.line(line);
+        }
+        if let Some(f) = sc.current.take() {
+            sc.file_errors
+                .push(format!("{}: transfer cut off (no end marker)", f.name));
+        }
+        let summary = fs::read_to_string(dir.join("guest-summary.txt")).unwrap_or_default();
+        let get = |k: &str| {
+            summary
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or("")
+                .to_string()
+        };
+        let secs = |k: &str| get(k).parse::<f64>().ok().map(Duration::from_secs_f64);
+        let end_text = get("end");
+        let end = if end_text.starts_with("Completed") {
+            End::Completed {
+                rc: sc.done.map_or(-1, |d| d.0),
+            }
+        } else if end_text.starts_with("Crashed") {
+            let (signature, line) = sc
+                .crashes
+                .first()
+                .cloned()
+                .unwrap_or_else(|| ("crash".into(), end_text.clone()));
+            End::Crashed { signature, line }
+        } else if end_text.starts_with("Hung") {
+            End::Hung {
+                silent_for: Duration::ZERO,
+            }
+        } else if end_text.starts_with("TimedOut") {
+            End::TimedOut
+        } else {
+            End::QemuExited { status: end_text }
+        };
+        let wakeups = get("wakeups").parse::<usize>().unwrap_or(0);
+        Ok(Outcome {
+            dir: dir.to_path_buf(),
+            console_log,
+            console: sc.console,
+            end,
+            crashes: sc.crashes,
+            files: sc.files,
+            file_errors: sc.file_errors,
+            boot_time: secs("boot_s"),
+            scenario_time: secs("scenario_s"),
+            transfer_time: secs("transfer_s"),
+            total_time: secs("total_s").unwrap_or_default(),
+            qmp: WakerLog {
+                wakeups: vec![(Duration::ZERO, Duration::ZERO); wakeups],
+                error: Some(get("qmp_error")).filter(|e| !e.is_empty()),
+                ..WakerLog::default()
+            },
+        })
+    }
+}
+
 fn fmt_opt(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64()))
 }
@@ -487,20 +608,7 @@ mod tests {
     #[test]
     fn file_roundtrip_and_markers() {
         let dir = std::env::temp_dir().join(format!("lpmt-scan-{}", std::process::id()));
-        let mut sc = Scanner {
-            dir: dir.clone(),
-            started: Instant::now(),
-            show: false,
-            console: String::new(),
-            crashes: Vec::new(),
-            files: BTreeMap::new(),
-            file_errors: Vec::new(),
-            current: None,
-            booted: None,
-            scenario_begin: None,
-            scenario_end: None,
-            done: None,
-        };
+        let mut sc = Scanner::new(&dir, Instant::now(), false);
         let payload = b"hello\nworld\n".repeat(50);
         let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&payload).unwrap();

@@ -21,7 +21,14 @@ fn cargo() -> Command {
 fn cargo_build_lpmtrace(root: &Path, extra: &[&str]) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.current_dir(root)
-        .args(["build", "-p", "lpmtrace", "--bin", "lpmtrace", "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "-p",
+            "lpmtrace",
+            "--bin",
+            "lpmtrace",
+            "--message-format=json-render-diagnostics",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -59,7 +66,11 @@ pub fn guest_binary(root: &Path, given: Option<&Path>) -> Result<PathBuf> {
     };
     check_ppc64le_static(&path)?;
     let size = std::fs::metadata(&path)?.len();
-    println!("vm-test: guest lpmtrace {} ({:.1} MB, static ppc64le)", path.display(), size as f64 / 1e6);
+    println!(
+        "vm-test: guest lpmtrace {} ({:.1} MB, static ppc64le)",
+        path.display(),
+        size as f64 / 1e6
+    );
     Ok(path)
 }
 
@@ -105,8 +116,14 @@ impl HostLpmtrace {
             }
             return Ok(HostLpmtrace { path: p.to_path_buf() });
         }
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let target = if target.is_absolute() { target } else { root.join(target) };
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let target = if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        };
         let mut found: Vec<(SystemTime, PathBuf)> = ["release", "debug"]
             .iter()
             .map(|p| target.join(p).join("lpmtrace"))
@@ -121,20 +138,31 @@ impl HostLpmtrace {
         Ok(HostLpmtrace { path })
     }
 
-    /// Runs `lpmtrace ARGS`, saving stdout/stderr under `save` (a path
-    /// prefix); fails on a non-zero exit.
+    /// Runs `lpmtrace ARGS` ("{}" = the file), saving stdout/stderr as
+    /// `<save>.stdout` / `<save>.stderr`; fails on a non-zero exit.
     fn run(&self, args: &[&str], file: &Path, save: &Path) -> Result<String> {
+        self.run_ok(args, file, save, &[0])
+    }
+
+    /// Like `run`, accepting the exit codes in `ok`.
+    fn run_ok(&self, args: &[&str], file: &Path, save: &Path, ok: &[i32]) -> Result<String> {
         let out = Command::new(&self.path)
-            .args(args.iter().map(|a| if *a == "{}" { file.as_os_str() } else { std::ffi::OsStr::new(a) }))
+            .args(args.iter().map(|a| {
+                if *a == "{}" {
+                    file.as_os_str()
+                } else {
+                    std::ffi::OsStr::new(a)
+                }
+            }))
             .output()
             .with_context(|| format!("cannot run {}", self.path.display()))?;
         if let Some(dir) = save.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = std::fs::write(save.with_extension("stdout"), &out.stdout);
-        let _ = std::fs::write(save.with_extension("stderr"), &out.stderr);
+        let _ = std::fs::write(format!("{}.stdout", save.display()), &out.stdout);
+        let _ = std::fs::write(format!("{}.stderr", save.display()), &out.stderr);
         let shown = args.join(" ").replace("{}", &file.display().to_string());
-        if !out.status.success() {
+        if !out.status.code().is_some_and(|c| ok.contains(&c)) {
             bail!(
                 "`lpmtrace {shown}` failed with {}: {}",
                 out.status,
@@ -168,7 +196,8 @@ impl HostLpmtrace {
 
     /// `lpmtrace report FILE --json`, parsed.
     pub fn report(&self, file: &Path, save: &Path) -> Result<Value> {
-        let text = self.run(&["report", "{}", "--json"], file, save)?;
+        // Exit 1 means "findings at or above --fail-on", not an error.
+        let text = self.run_ok(&["report", "{}", "--json"], file, save, &[0, 1])?;
         serde_json::from_str(&text).context("`lpmtrace report --json` did not print JSON")
     }
 }
@@ -178,7 +207,15 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Value>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {} is not JSON: {}", i + 1, l.chars().take(120).collect::<String>())))
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| {
+                format!(
+                    "line {} is not JSON: {}",
+                    i + 1,
+                    l.chars().take(120).collect::<String>()
+                )
+            })
+        })
         .collect()
 }
 
@@ -188,9 +225,15 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Value>> {
 pub fn mentions_hcall(v: &Value, opcode: u64, name: &str, ret: Option<i64>) -> bool {
     match v {
         Value::Object(m) => {
-            let op_match = m.get("opcode").is_some_and(|o| o.as_u64() == Some(opcode) || o.as_str() == Some(name))
+            let op_match = m
+                .get("opcode")
+                .is_some_and(|o| o.as_u64() == Some(opcode) || o.as_str() == Some(name))
                 || m.values().any(|x| x.as_str() == Some(name));
-            let ret_match = ret.is_none_or(|r| ["retval", "ret", "rc"].iter().any(|k| m.get(*k).and_then(Value::as_i64) == Some(r)));
+            let ret_match = ret.is_none_or(|r| {
+                ["retval", "ret", "rc"]
+                    .iter()
+                    .any(|k| m.get(*k).and_then(Value::as_i64) == Some(r))
+            });
             (op_match && ret_match) || m.values().any(|x| mentions_hcall(x, opcode, name, ret))
         }
         Value::Array(a) => a.iter().any(|x| mentions_hcall(x, opcode, name, ret)),

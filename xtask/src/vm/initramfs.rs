@@ -29,7 +29,11 @@ struct Cpio<W: Write> {
 
 impl<W: Write> Cpio<W> {
     fn new(out: W) -> Self {
-        Cpio { out, ino: 1, written: 0 }
+        Cpio {
+            out,
+            ino: 1,
+            written: 0,
+        }
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
@@ -94,7 +98,20 @@ pub fn build(dest: &Path, busybox: &Path, lpmtrace: Option<&Path>) -> Result<()>
     let f = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
     let gz = GzEncoder::new(BufWriter::new(f), Compression::fast());
     let mut c = Cpio::new(gz);
-    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "etc", "lpmt", "lpmt/scenarios"] {
+    for d in [
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "etc",
+        "lpmt",
+        "lpmt/scenarios",
+    ] {
         c.dir(d)?;
     }
     c.chardev("dev/console", 0o600, 5, 1)?;

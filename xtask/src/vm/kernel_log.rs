@@ -33,7 +33,10 @@ const CRASH_SIGNATURES: &[(&str, &str)] = &[
 
 /// The crash signature a line shows, if any.
 pub fn crash_signature(line: &str) -> Option<&'static str> {
-    CRASH_SIGNATURES.iter().find(|(pat, _)| line.contains(pat)).map(|&(_, name)| name)
+    CRASH_SIGNATURES
+        .iter()
+        .find(|(pat, _)| line.contains(pat))
+        .map(|&(_, name)| name)
 }
 
 /// Crash lines in a whole log.
@@ -81,10 +84,16 @@ pub struct LpmLog {
 
 impl LpmLog {
     pub fn resumed(&self) -> usize {
-        self.migrations.iter().filter(|m| m.end == MigrationEnd::Resumed).count()
+        self.migrations
+            .iter()
+            .filter(|m| m.end == MigrationEnd::Resumed)
+            .count()
     }
     pub fn cancelled(&self) -> usize {
-        self.migrations.iter().filter(|m| matches!(m.end, MigrationEnd::Cancelled { .. })).count()
+        self.migrations
+            .iter()
+            .filter(|m| matches!(m.end, MigrationEnd::Cancelled { .. }))
+            .count()
     }
     pub fn suspend_calls(&self) -> u32 {
         self.migrations.iter().map(|m| m.suspend_calls).sum()
@@ -114,7 +123,11 @@ impl LpmLog {
 /// The text after `prefix` up to the next whitespace, parsed as i64.
 fn num_after(line: &str, prefix: &str) -> Option<i64> {
     let rest = &line[line.find(prefix)? + prefix.len()..];
-    let tok: String = rest.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+    let tok: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
     tok.parse().ok()
 }
 
@@ -181,7 +194,10 @@ pub fn parse_lpm(log: &str) -> LpmLog {
         } else if line.contains("H_VASI_SIGNAL error:") {
             let r = num_after(line, "H_VASI_SIGNAL error:");
             match out.migrations.last_mut() {
-                Some(Migration { end: MigrationEnd::Cancelled { rejected }, .. }) if rejected.is_none() && cur.is_none() => *rejected = r,
+                Some(Migration {
+                    end: MigrationEnd::Cancelled { rejected },
+                    ..
+                }) if rejected.is_none() && cur.is_none() => *rejected = r,
                 _ => {
                     // A cancel without the attempts we know: close what is open.
                     let mut m = cur.take().unwrap_or_else(new_migration);
@@ -215,12 +231,20 @@ pub fn parse_triggers(text: &str) -> Vec<Trigger> {
     text.lines()
         .filter(|l| l.starts_with("label="))
         .map(|l| {
-            let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(&format!("{k}="))).unwrap_or("").to_string();
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                    .unwrap_or("")
+                    .to_string()
+            };
             Trigger {
                 label: field("label"),
                 rc: field("rc").parse().unwrap_or(-1),
                 ms: field("ms").parse().unwrap_or(0),
-                err: l.split_once("err=").map(|(_, e)| e.trim().to_string()).unwrap_or_default(),
+                err: l
+                    .split_once("err=")
+                    .map(|(_, e)| e.trim().to_string())
+                    .unwrap_or_default(),
             }
         })
         .collect()
@@ -240,13 +264,21 @@ pub fn parse_hotplug(text: &str) -> Vec<HotplugOp> {
     text.lines()
         .filter(|l| l.starts_with("cpu="))
         .map(|l| {
-            let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(&format!("{k}="))).unwrap_or("").to_string();
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                    .unwrap_or("")
+                    .to_string()
+            };
             HotplugOp {
                 cpu: field("cpu").parse().unwrap_or(u32::MAX),
                 online: field("to") == "1",
                 rc: field("rc").parse().unwrap_or(-1),
                 ms: field("ms").parse().unwrap_or(0),
-                err: l.split_once("err=").map(|(_, e)| e.trim().to_string()).unwrap_or_default(),
+                err: l
+                    .split_once("err=")
+                    .map(|(_, e)| e.trim().to_string())
+                    .unwrap_or_default(),
             }
         })
         .collect()
@@ -269,7 +301,9 @@ impl Interrupts {
 
 pub fn parse_interrupts(text: &str) -> Interrupts {
     let mut lines = text.lines();
-    let cpus = lines.next().map_or(0, |h| h.split_whitespace().filter(|w| w.starts_with("CPU")).count());
+    let cpus = lines
+        .next()
+        .map_or(0, |h| h.split_whitespace().filter(|w| w.starts_with("CPU")).count());
     let mut ipi_rows = Vec::new();
     for l in lines {
         let mut words = l.split_whitespace();
@@ -305,7 +339,9 @@ mod tests {
             log.push_str("[ 9.1] mobility: ibm,suspend-me error: -9005\n");
             log.push_str("[ 9.1] mobility: CPU 2 waking all threads\n");
             log.push_str("[ 9.1] mobility: premature return from H_JOIN on CPU 1, retrying\n");
-            log.push_str(&format!("[ 9.2] mobility: Partition suspend attempt {n} of 5 error: -11\n"));
+            log.push_str(&format!(
+                "[ 9.2] mobility: Partition suspend attempt {n} of 5 error: -11\n"
+            ));
         }
         log.push_str("[ 9.9] mobility: H_VASI_SIGNAL error: -2\n");
         let l = parse_lpm(&log);
@@ -361,14 +397,25 @@ mobility: waiting for memory transfer to complete...
 
     #[test]
     fn crash_lines() {
-        assert_eq!(crash_signature("[  1.0] BUG: soft lockup - CPU#1 stuck for 22s!"), Some("BUG"));
-        assert_eq!(crash_signature("[  1.0] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"), Some("RCU stall"));
-        assert_eq!(crash_signature("[  1.0] mobility: calling ibm,suspend-me on CPU 0"), None);
+        assert_eq!(
+            crash_signature("[  1.0] BUG: soft lockup - CPU#1 stuck for 22s!"),
+            Some("BUG")
+        );
+        assert_eq!(
+            crash_signature("[  1.0] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
+            Some("RCU stall")
+        );
+        assert_eq!(
+            crash_signature("[  1.0] mobility: calling ibm,suspend-me on CPU 0"),
+            None
+        );
     }
 
     #[test]
     fn triggers_hotplug_interrupts() {
-        let t = parse_triggers("label=smp-1 rc=1 ms=1234 start=5.1 err=sh: write error: Resource temporarily unavailable\n");
+        let t = parse_triggers(
+            "label=smp-1 rc=1 ms=1234 start=5.1 err=sh: write error: Resource temporarily unavailable\n",
+        );
         assert_eq!(t[0].rc, 1);
         assert!(t[0].err.contains("temporarily"));
         let h = parse_hotplug("cpu=2 to=0 rc=0 ms=70 start=3.0 err=\n");

@@ -34,13 +34,13 @@ pub use scenarios::Verdict;
 /// Guest CPU model (`-cpu`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CpuModel {
-    /// POWER8: hash MMU, XICS only.
+    /// Hash MMU, XICS only.
     #[value(name = "POWER8", alias = "power8")]
     Power8,
-    /// POWER9: radix MMU, XIVE (or XICS with `--ic-mode xics`).
+    /// Radix MMU, XIVE (or XICS with `--ic-mode xics`).
     #[value(name = "POWER9", alias = "power9")]
     Power9,
-    /// POWER10.
+    /// Radix MMU, XIVE.
     #[value(name = "POWER10", alias = "power10")]
     Power10,
 }
@@ -86,7 +86,8 @@ pub enum Firmware {
 /// How packages are fetched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FetchMethod {
-    /// apt-get download when the host's apt knows the package, else the pool.
+    /// Newest version from the archive's indexes; `apt-get download` when
+    /// apt has it, else the pool file (apt's candidate if the indexes fail).
     Auto,
     /// Only apt (fails when apt cannot provide the package).
     Apt,
@@ -183,6 +184,11 @@ pub struct VmTestArgs {
     #[arg(long)]
     pub show_console: bool,
 
+    /// Boot nothing: run the host-side checks again over an earlier run's
+    /// folder (e.g. target/vm-runs/latest), for developing the checks.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub recheck: Option<PathBuf>,
+
     /// Only fetch and prepare kernels, busybox and lpmtrace; boot nothing.
     #[arg(long)]
     pub prepare_only: bool,
@@ -208,7 +214,10 @@ impl Job {
 /// Workspace root (the parent of xtask/).
 fn workspace_root() -> PathBuf {
     let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().map(Path::to_path_buf).unwrap_or_else(|| xtask.to_path_buf())
+    xtask
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| xtask.to_path_buf())
 }
 
 fn absolute(root: &Path, p: &Path) -> PathBuf {
@@ -223,6 +232,9 @@ fn absolute(root: &Path, p: &Path) -> PathBuf {
 pub fn run(args: &VmTestArgs) -> Result<()> {
     let started = Instant::now();
     let root = workspace_root();
+    if let Some(dir) = &args.recheck {
+        return recheck(args, &root, &absolute(&root, dir));
+    }
     let cache = debian::Cache::new(absolute(&root, &args.cache_dir))?;
     guest::check_host_tools()?;
 
@@ -241,11 +253,19 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
     let fetcher = debian::Fetcher::new(&cache, args.fetch)?;
     let mut kernels = Vec::new();
     for spec in &kernel_specs {
-        kernels.push(fetcher.kernel(spec).with_context(|| format!("preparing kernel {spec}"))?);
+        kernels.push(
+            fetcher
+                .kernel(spec)
+                .with_context(|| format!("preparing kernel {spec}"))?,
+        );
     }
     let busybox = fetcher.busybox().context("preparing busybox-static:ppc64el")?;
     let fetch_time = t.elapsed();
-    println!("vm-test: packages ready in {:.1}s (cache {})", fetch_time.as_secs_f64(), cache.root.display());
+    println!(
+        "vm-test: packages ready in {:.1}s (cache {})",
+        fetch_time.as_secs_f64(),
+        cache.root.display()
+    );
 
     // 2. lpmtrace for the guest, and the host one for the checks.
     let t = Instant::now();
@@ -287,7 +307,11 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
                 None => sc.default_ic_modes.to_vec(),
             };
             for ic_mode in modes {
-                jobs.push(Job { kernel: kernel.clone(), scenario: sc, ic_mode });
+                jobs.push(Job {
+                    kernel: kernel.clone(),
+                    scenario: sc,
+                    ic_mode,
+                });
             }
         }
     }
@@ -367,6 +391,73 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
             failed.len(),
             failed.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>().join(", ")
         );
+    }
+    Ok(())
+}
+
+/// `--recheck RUN_DIR`: the checks over an earlier run's guest folders.
+fn recheck(args: &VmTestArgs, root: &Path, run_dir: &Path) -> Result<()> {
+    let host = if args.without_lpmtrace {
+        None
+    } else {
+        Some(host_tool::HostLpmtrace::locate(root, args.host_lpmtrace.as_deref())?)
+    };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .with_context(|| format!("reading {}", run_dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("console.log").exists())
+        .collect();
+    dirs.sort();
+    let mut failed = Vec::new();
+    for dir in &dirs {
+        // <kernel label>-<scenario>-<ic mode>
+        let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let Some((rest, ic)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let ic_mode = if ic == "xics" { IcMode::Xics } else { IcMode::Xive };
+        let Some(sc) = scenarios::ALL.iter().find(|s| rest.ends_with(&format!("-{}", s.name))) else {
+            continue;
+        };
+        let label = rest[..rest.len() - sc.name.len() - 1].to_string();
+        let meta = std::fs::read_to_string(dir.join("kernel.txt")).unwrap_or_default();
+        let get = |k: &str| {
+            meta.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or("?")
+                .to_string()
+        };
+        let kernel = debian::Kernel {
+            label: label.clone(),
+            package: get("package"),
+            version: get("version"),
+            vmlinux: PathBuf::from(get("vmlinux")),
+            config: PathBuf::from(get("config")),
+        };
+        let outcome = guest::Outcome::reload(dir)?;
+        let ctx = scenarios::CheckContext {
+            outcome: &outcome,
+            dir,
+            host: host.as_ref(),
+            smp: args.smp,
+            ic_mode,
+            kernel: &kernel,
+        };
+        let verdict = (sc.check)(&ctx)
+            .unwrap_or_else(|e| Verdict::fail(format!("check error: {e:#}")))
+            .with_timings(&outcome);
+        println!(
+            "vm-test: {:<44} {}",
+            format!("{label} {} [{ic_mode}]", sc.name),
+            verdict
+        );
+        if !verdict.passed {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} VM scenario(s) failed: {}", failed.len(), failed.join(", "));
     }
     Ok(())
 }

@@ -38,7 +38,11 @@ impl Qmp {
         };
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let writer = stream.try_clone()?;
-        let mut qmp = Qmp { reader: BufReader::new(stream), writer, events: Vec::new() };
+        let mut qmp = Qmp {
+            reader: BufReader::new(stream),
+            writer,
+            events: Vec::new(),
+        };
         let greeting = qmp.read_msg()?;
         if greeting.get("QMP").is_none() {
             bail!("unexpected QMP greeting: {greeting}");

@@ -44,10 +44,17 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn fail(msg: impl Into<String>) -> Self {
-        Verdict { passed: false, failures: vec![msg.into()], ..Default::default() }
+        Verdict {
+            passed: false,
+            failures: vec![msg.into()],
+            ..Default::default()
+        }
     }
     fn new() -> Self {
-        Verdict { passed: true, ..Default::default() }
+        Verdict {
+            passed: true,
+            ..Default::default()
+        }
     }
     /// Records a failure unless `ok`.
     fn require(&mut self, ok: bool, msg: impl FnOnce() -> String) {
@@ -69,7 +76,11 @@ impl Verdict {
         let doctor = o
             .text("timings.txt")
             .and_then(|t| t.lines().find(|l| l.starts_with("doctor ")).map(str::to_string))
-            .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("ms=")).and_then(|m| m.parse::<f64>().ok()))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("ms="))
+                    .and_then(|m| m.parse::<f64>().ok())
+            })
             .map_or(String::new(), |ms| format!(" doctor {:.1}s", ms / 1000.0));
         self.timing = format!(
             "boot {}{doctor} scenario {} transfer {} total {:.1}s",
@@ -184,9 +195,16 @@ fn common(ctx: &CheckContext, v: &mut Verdict) -> Option<String> {
     match &o.end {
         End::Completed { .. } => {}
         End::Crashed { signature, line } => v.failures.push(format!("crash ({signature}): {line}")),
-        End::Hung { silent_for } => v.failures.push(format!("guest hung: no console output for {:.0}s", silent_for.as_secs_f64())),
-        End::TimedOut => v.failures.push(format!("guest timed out after {:.0}s", o.total_time.as_secs_f64())),
-        End::QemuExited { status } => v.failures.push(format!("QEMU exited ({status}) before the guest finished")),
+        End::Hung { silent_for } => v.failures.push(format!(
+            "guest hung: no console output for {:.0}s",
+            silent_for.as_secs_f64()
+        )),
+        End::TimedOut => v
+            .failures
+            .push(format!("guest timed out after {:.0}s", o.total_time.as_secs_f64())),
+        End::QemuExited { status } => v
+            .failures
+            .push(format!("QEMU exited ({status}) before the guest finished")),
     }
     if let Some(e) = &o.qmp.error {
         v.failures.push(format!("QMP: {e}"));
@@ -223,12 +241,17 @@ fn common(ctx: &CheckContext, v: &mut Verdict) -> Option<String> {
 /// `lpmtrace doctor --json` ran in the guest and printed JSON.
 fn check_doctor(ctx: &CheckContext, v: &mut Verdict) {
     match ctx.outcome.text("doctor.json") {
-        None => v.failures.push("doctor.json did not come back (lpmtrace doctor --json did not run?)".into()),
+        None => v
+            .failures
+            .push("doctor.json did not come back (lpmtrace doctor --json did not run?)".into()),
         Some(t) => match serde_json::from_str::<Value>(&t) {
             Ok(_) => {}
             Err(e) => {
                 let err = ctx.outcome.text("doctor.stderr").unwrap_or_default();
-                v.failures.push(format!("doctor --json output is not JSON ({e}); stderr: {}", super::util::tail(err.trim(), 3)));
+                v.failures.push(format!(
+                    "doctor --json output is not JSON ({e}); stderr: {}",
+                    super::util::tail(err.trim(), 3)
+                ));
             }
         },
     }
@@ -238,14 +261,28 @@ fn check_doctor(ctx: &CheckContext, v: &mut Verdict) {
 /// --format jsonl` must succeed, `report --json` must print JSON, and the
 /// events must include the hcalls in `want` ((opcode, name, retval)).
 /// Also checks that the guest's `record` exited cleanly on SIGINT.
-fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str, Option<i64>)], lpm: Option<&kernel_log::LpmLog>) {
+fn recording(
+    ctx: &CheckContext,
+    v: &mut Verdict,
+    name: &str,
+    want: &[(u64, &str, Option<i64>)],
+    lpm: Option<&kernel_log::LpmLog>,
+) {
     let Some(host) = ctx.host else { return };
     let timings = ctx.outcome.text("timings.txt").unwrap_or_default();
-    match timings.lines().find(|l| l.starts_with(&format!("record-stop name={name} "))) {
-        None => v.failures.push(format!("record {name}: no record-stop line (recorder never started?)")),
+    match timings
+        .lines()
+        .find(|l| l.starts_with(&format!("record-stop name={name} ")))
+    {
+        None => v
+            .failures
+            .push(format!("record {name}: no record-stop line (recorder never started?)")),
         Some(l) => v.require(l.contains(" how=sigint ") && l.contains(" rc=0 "), || {
             let log = ctx.outcome.text(&format!("{name}.record.log")).unwrap_or_default();
-            format!("record {name} did not exit cleanly on SIGINT: {l}; log: {}", super::util::tail(log.trim(), 3))
+            format!(
+                "record {name} did not exit cleanly on SIGINT: {l}; log: {}",
+                super::util::tail(log.trim(), 3)
+            )
         }),
     }
     let file = format!("{name}.lpmt");
@@ -262,7 +299,10 @@ fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str
         Ok(events) => {
             v.fact(format!("{file}: {} events", events.len()));
             for &(op, hname, ret) in want {
-                let n = events.iter().filter(|e| host_tool::mentions_hcall(e, op, hname, ret)).count();
+                let n = events
+                    .iter()
+                    .filter(|e| host_tool::mentions_hcall(e, op, hname, ret))
+                    .count();
                 v.require(n > 0, || {
                     format!(
                         "{file} has no {hname}{} event",
@@ -276,7 +316,7 @@ fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str
             }
         }
     }
-    report_checks(host, v, path, &save.join(format!("{name}.report")));
+    report_checks(host, v, path, &save.join(format!("{name}.report")), lpm);
 }
 
 /// The recording's events (`lpmtrace dump --format jsonl`) tell the same
@@ -285,7 +325,13 @@ fn recording(ctx: &CheckContext, v: &mut Verdict, name: &str, want: &[(u64, &str
 /// rtas_ibm_suspend_me per resume, one failed one per `ibm,suspend-me
 /// error`, one H_VASI_SIGNAL per cancel. Counts are only compared when the
 /// recording lost nothing.
-fn recording_matches_kernel(v: &mut Verdict, file: &str, events: &[Value], lpm: &kernel_log::LpmLog, trig: &[kernel_log::Trigger]) {
+fn recording_matches_kernel(
+    v: &mut Verdict,
+    file: &str,
+    events: &[Value],
+    lpm: &kernel_log::LpmLog,
+    trig: &[kernel_log::Trigger],
+) {
     let kind = |e: &Value| e.get("event").and_then(Value::as_str).unwrap_or("").to_string();
     let int = |e: &Value, k: &str| e.get(k).and_then(Value::as_i64);
     if events.iter().any(|e| kind(e) == "lost") {
@@ -297,30 +343,110 @@ fn recording_matches_kernel(v: &mut Verdict, file: &str, events: &[Value], lpm: 
         .filter(|e| kind(e) == "trigger-exit" && e.get("source").and_then(Value::as_str) == Some("sysfs"))
         .filter_map(|e| int(e, "ret"))
         .collect();
-    v.require(exits.len() == trig.len(), || format!("{file}: {} sysfs trigger exits for {} writes", exits.len(), trig.len()));
+    v.require(exits.len() == trig.len(), || {
+        format!("{file}: {} sysfs trigger exits for {} writes", exits.len(), trig.len())
+    });
     for (t, ret) in trig.iter().zip(&exits) {
-        v.require((t.rc == 0) == (*ret >= 0), || format!("{file}: {} wrote rc={} but the trigger returned {ret}", t.label, t.rc));
+        v.require((t.rc == 0) == (*ret >= 0), || {
+            format!("{file}: {} wrote rc={} but the trigger returned {ret}", t.label, t.rc)
+        });
     }
-    let suspend: Vec<i64> = events.iter().filter(|e| kind(e) == "suspend-exit").filter_map(|e| int(e, "ret")).collect();
+    let suspend: Vec<i64> = events
+        .iter()
+        .filter(|e| kind(e) == "suspend-exit")
+        .filter_map(|e| int(e, "ret"))
+        .collect();
     let ok = suspend.iter().filter(|r| **r == 0).count();
     let errors: usize = lpm.migrations.iter().map(|m| m.suspend_errors.len()).sum();
-    v.require(ok == lpm.resumed(), || format!("{file}: {ok} successful rtas_ibm_suspend_me returns for {} resumes", lpm.resumed()));
-    v.require(suspend.len() - ok == errors, || {
-        format!("{file}: {} failed rtas_ibm_suspend_me returns for {errors} `ibm,suspend-me error` lines", suspend.len() - ok)
+    v.require(ok == lpm.resumed(), || {
+        format!(
+            "{file}: {ok} successful rtas_ibm_suspend_me returns for {} resumes",
+            lpm.resumed()
+        )
     });
-    let cancels = events.iter().filter(|e| kind(e) == "hcall-enter" && int(e, "opcode") == Some(H_VASI_SIGNAL.0 as i64)).count();
-    v.require(cancels == lpm.cancelled(), || format!("{file}: {cancels} H_VASI_SIGNAL calls for {} cancels", lpm.cancelled()));
+    v.require(suspend.len() - ok == errors, || {
+        format!(
+            "{file}: {} failed rtas_ibm_suspend_me returns for {errors} `ibm,suspend-me error` lines",
+            suspend.len() - ok
+        )
+    });
+    let cancels = events
+        .iter()
+        .filter(|e| kind(e) == "hcall-enter" && int(e, "opcode") == Some(H_VASI_SIGNAL.0 as i64))
+        .count();
+    v.require(cancels == lpm.cancelled(), || {
+        format!("{file}: {cancels} H_VASI_SIGNAL calls for {} cancels", lpm.cancelled())
+    });
 }
 
-/// `lpmtrace report FILE --json` prints JSON. Skipped (noted in the
-/// verdict) while the host lpmtrace has no `report` subcommand.
-fn report_checks(host: &HostLpmtrace, v: &mut Verdict, path: &Path, save: &Path) {
+/// `lpmtrace report FILE --json` prints JSON and, when the kernel log is
+/// given, tells the same migration story ([`report_matches_kernel`]).
+/// Skipped (noted in the verdict) while the host lpmtrace has no `report`.
+fn report_checks(host: &HostLpmtrace, v: &mut Verdict, path: &Path, save: &Path, lpm: Option<&kernel_log::LpmLog>) {
     if !host.supports("report") {
         v.fact("report: not in this lpmtrace, skipped");
         return;
     }
-    if let Err(e) = host.report(path, save) {
-        v.failures.push(format!("{e:#}"));
+    match host.report(path, save) {
+        Err(e) => v.failures.push(format!("{e:#}")),
+        Ok(report) => {
+            if let Some(lpm) = lpm {
+                report_matches_kernel(v, &report, lpm);
+            }
+        }
+    }
+}
+
+/// The report's `migrations[]` match the kernel log: as many migrations;
+/// each resumed one has `outcome` "completed" and as many `attempts` as the
+/// kernel made (failed ones + the successful one); each cancelled one is not
+/// "completed", has a `cancel`, and 5 attempts.
+fn report_matches_kernel(v: &mut Verdict, report: &Value, lpm: &kernel_log::LpmLog) {
+    let Some(migs) = report.get("migrations").and_then(Value::as_array) else {
+        v.failures.push("report: no migrations[] array".into());
+        return;
+    };
+    if report.get("events_lost").and_then(Value::as_u64).unwrap_or(0) > 0 {
+        v.fact("report: events lost, migration details not compared");
+        return;
+    }
+    v.require(migs.len() == lpm.migrations.len(), || {
+        format!(
+            "report: {} migration(s), the kernel log {}",
+            migs.len(),
+            lpm.migrations.len()
+        )
+    });
+    for (i, (r, k)) in migs.iter().zip(&lpm.migrations).enumerate() {
+        let outcome = r.get("outcome").and_then(Value::as_str).unwrap_or("?");
+        let attempts = r.get("attempts").and_then(Value::as_array).map_or(0, Vec::len);
+        let n = i + 1;
+        match &k.end {
+            MigrationEnd::Resumed => {
+                let want = k.attempt_errors.len() + 1;
+                v.require(outcome == "completed", || {
+                    format!("report: migration {n} outcome {outcome:?}, the kernel resumed")
+                });
+                v.require(attempts == want, || {
+                    format!("report: migration {n} has {attempts} attempt(s), the kernel made {want} (dmesg: Partition suspend attempt lines)")
+                });
+            }
+            MigrationEnd::Cancelled { .. } => {
+                v.require(outcome != "completed", || {
+                    format!("report: migration {n} outcome {outcome:?}, the kernel cancelled")
+                });
+                v.require(r.get("cancel").is_some_and(|c| !c.is_null()), || {
+                    format!("report: migration {n} has no cancel, the kernel sent H_VASI_SIGNAL")
+                });
+                v.require(attempts == k.attempt_errors.len(), || {
+                    format!(
+                        "report: migration {n} has {attempts} attempt(s), the kernel made {}",
+                        k.attempt_errors.len()
+                    )
+                });
+            }
+            MigrationEnd::Unfinished => {}
+        }
     }
 }
 
@@ -352,22 +478,47 @@ fn triggers_vs_kernel(ctx: &CheckContext, v: &mut Verdict, dmesg: &str, default_
         format!("{} trigger write(s) completed, expected {expect}", trig.len())
     });
     v.require(lpm.migrations.len() == trig.len(), || {
-        format!("the kernel log shows {} migration(s) for {} trigger(s)", lpm.migrations.len(), trig.len())
+        format!(
+            "the kernel log shows {} migration(s) for {} trigger(s)",
+            lpm.migrations.len(),
+            trig.len()
+        )
     });
     for (t, m) in trig.iter().zip(&lpm.migrations) {
         match &m.end {
-            MigrationEnd::Resumed => v.require(t.rc == 0, || format!("{}: kernel resumed but the write failed: {}", t.label, t.err)),
+            MigrationEnd::Resumed => v.require(t.rc == 0, || {
+                format!("{}: kernel resumed but the write failed: {}", t.label, t.err)
+            }),
             MigrationEnd::Cancelled { rejected } => {
-                v.require(t.rc != 0, || format!("{}: kernel cancelled but the write succeeded", t.label));
-                v.require(t.err.contains("temporarily unavailable"), || format!("{}: expected EAGAIN, got {:?}", t.label, t.err));
-                v.require(m.attempt_errors.len() == 5, || format!("{}: {} failed attempts before the cancel, expected 5", t.label, m.attempt_errors.len()));
-                v.require(*rejected == Some(-2), || format!("{}: expected QEMU to reject H_VASI_SIGNAL with -2, log says {rejected:?}", t.label));
+                v.require(t.rc != 0, || {
+                    format!("{}: kernel cancelled but the write succeeded", t.label)
+                });
+                v.require(t.err.contains("temporarily unavailable"), || {
+                    format!("{}: expected EAGAIN, got {:?}", t.label, t.err)
+                });
+                v.require(m.attempt_errors.len() == 5, || {
+                    format!(
+                        "{}: {} failed attempts before the cancel, expected 5",
+                        t.label,
+                        m.attempt_errors.len()
+                    )
+                });
+                v.require(*rejected == Some(-2), || {
+                    format!(
+                        "{}: expected QEMU to reject H_VASI_SIGNAL with -2, log says {rejected:?}",
+                        t.label
+                    )
+                });
             }
-            MigrationEnd::Unfinished => v.failures.push(format!("{}: the kernel log ends inside the migration", t.label)),
+            MigrationEnd::Unfinished => v
+                .failures
+                .push(format!("{}: the kernel log ends inside the migration", t.label)),
         }
     }
     let wakes = ctx.outcome.qmp.wakeups.len();
-    v.require(wakes == lpm.resumed(), || format!("{wakes} QMP wake-up(s) for {} resumed migration(s)", lpm.resumed()));
+    v.require(wakes == lpm.resumed(), || {
+        format!("{wakes} QMP wake-up(s) for {} resumed migration(s)", lpm.resumed())
+    });
     lpm
 }
 
@@ -378,7 +529,9 @@ fn hotplug_ops(ctx: &CheckContext) -> Vec<kernel_log::HotplugOp> {
 /// All CPUs online at the end (the final /proc/interrupts has a column each).
 fn all_online_at_end(ctx: &CheckContext, v: &mut Verdict) {
     let irq = kernel_log::parse_interrupts(&ctx.outcome.text("interrupts-final.txt").unwrap_or_default());
-    v.require(irq.cpus == ctx.smp as usize, || format!("{} CPU(s) online at the end, expected {}", irq.cpus, ctx.smp));
+    v.require(irq.cpus == ctx.smp as usize, || {
+        format!("{} CPU(s) online at the end, expected {}", irq.cpus, ctx.smp)
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -396,18 +549,34 @@ fn check_boot(ctx: &CheckContext) -> Result<Verdict> {
 /// migrate-solo: one deterministic successful migration.
 fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
+    let Some(dmesg) = common(ctx, &mut v) else {
+        return v.done();
+    };
     let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 1);
-    v.require(lpm.resumed() == 1 && lpm.cancelled() == 0, || "the solo migration did not resume".into());
-    v.require(lpm.suspend_calls() == 1, || format!("{} ibm,suspend-me calls, expected 1", lpm.suspend_calls()));
+    v.require(lpm.resumed() == 1 && lpm.cancelled() == 0, || {
+        "the solo migration did not resume".into()
+    });
+    v.require(lpm.suspend_calls() == 1, || {
+        format!("{} ibm,suspend-me calls, expected 1", lpm.suspend_calls())
+    });
     let ops = hotplug_ops(ctx);
     let want = 2 * (ctx.smp as usize).saturating_sub(1);
     v.require(ops.len() == want && ops.iter().all(|o| o.rc == 0), || {
-        format!("{} hotplug write(s), {} failed; expected {want} successful", ops.len(), ops.iter().filter(|o| o.rc != 0).count())
+        format!(
+            "{} hotplug write(s), {} failed; expected {want} successful",
+            ops.len(),
+            ops.iter().filter(|o| o.rc != 0).count()
+        )
     });
     all_online_at_end(ctx, &mut v);
     // One CPU online: its H_JOIN returns H_CONTINUE and it suspends.
-    recording(ctx, &mut v, "solo", &[(H_JOIN.0, H_JOIN.1, Some(H_CONTINUE))], Some(&lpm));
+    recording(
+        ctx,
+        &mut v,
+        "solo",
+        &[(H_JOIN.0, H_JOIN.1, Some(H_CONTINUE))],
+        Some(&lpm),
+    );
     v.done()
 }
 
@@ -415,7 +584,9 @@ fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
 /// whatever happened must be consistent everywhere.
 fn check_migrate_smp(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
+    let Some(dmesg) = common(ctx, &mut v) else {
+        return v.done();
+    };
     let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 3);
     let mut want = vec![(H_JOIN.0, H_JOIN.1, None)];
     if lpm.cancelled() > 0 {
@@ -431,17 +602,30 @@ fn check_migrate_smp(ctx: &CheckContext) -> Result<Verdict> {
 /// migrate-hotplug: migrations while CPUs come and go; everything completes.
 fn check_migrate_hotplug(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
+    let Some(dmesg) = common(ctx, &mut v) else {
+        return v.done();
+    };
     let lpm = triggers_vs_kernel(ctx, &mut v, &dmesg, 2);
     let ops = hotplug_ops(ctx);
     let ok = ops.iter().filter(|o| o.rc == 0).count();
     let slowest = ops.iter().map(|o| o.ms).max().unwrap_or(0);
-    v.fact(format!("{} hotplug writes ({} failed, slowest {slowest} ms)", ops.len(), ops.len() - ok));
-    v.require(ok >= 2, || format!("only {ok} successful hotplug write(s) during the migrations"));
+    v.fact(format!(
+        "{} hotplug writes ({} failed, slowest {slowest} ms)",
+        ops.len(),
+        ops.len() - ok
+    ));
+    v.require(ok >= 2, || {
+        format!("only {ok} successful hotplug write(s) during the migrations")
+    });
     for o in ops.iter().filter(|o| o.rc != 0) {
         // On 6.x hotplug waits for stop_machine (cpus_read_lock); a failed
         // write is unexpected.
-        v.failures.push(format!("cpu{} {}: {}", o.cpu, if o.online { "online" } else { "offline" }, o.err));
+        v.failures.push(format!(
+            "cpu{} {}: {}",
+            o.cpu,
+            if o.online { "online" } else { "offline" },
+            o.err
+        ));
     }
     all_online_at_end(ctx, &mut v);
     let mut want = vec![(H_JOIN.0, H_JOIN.1, None)];
@@ -456,12 +640,20 @@ fn check_migrate_hotplug(ctx: &CheckContext) -> Result<Verdict> {
 /// the interrupt controller is the requested one.
 fn check_hotplug_ipi(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
-    let Some(dmesg) = common(ctx, &mut v) else { return v.done() };
+    let Some(dmesg) = common(ctx, &mut v) else {
+        return v.done();
+    };
     let lpm = kernel_log::parse_lpm(&dmesg);
-    v.require(lpm.migrations.is_empty(), || format!("unexpected migration activity: {}", lpm.summary()));
+    v.require(lpm.migrations.is_empty(), || {
+        format!("unexpected migration activity: {}", lpm.summary())
+    });
     let ops = hotplug_ops(ctx);
     v.require(!ops.is_empty() && ops.iter().all(|o| o.rc == 0), || {
-        format!("{} hotplug write(s), {} failed", ops.len(), ops.iter().filter(|o| o.rc != 0).count())
+        format!(
+            "{} hotplug write(s), {} failed",
+            ops.len(),
+            ops.iter().filter(|o| o.rc != 0).count()
+        )
     });
     let before = kernel_log::parse_interrupts(&ctx.outcome.text("interrupts-before.txt").unwrap_or_default());
     let after = kernel_log::parse_interrupts(&ctx.outcome.text("interrupts-after.txt").unwrap_or_default());
@@ -473,7 +665,9 @@ fn check_hotplug_ipi(ctx: &CheckContext) -> Result<Verdict> {
         IcMode::Xive => "XIVE",
         IcMode::Xics => "XICS",
     };
-    v.require(controller.contains(want), || format!("IPI controller {controller:?}, expected {want}"));
+    v.require(controller.contains(want), || {
+        format!("IPI controller {controller:?}, expected {want}")
+    });
     all_online_at_end(ctx, &mut v);
     check_live_output(ctx, &mut v);
     v.done()
@@ -528,9 +722,40 @@ mobility: waiting for memory transfer to complete...
         recording_matches_kernel(&mut v, "x.lpmt", &good, &lpm, &trig);
         assert!(v.failures.is_empty(), "{:?}", v.failures);
 
-        let bad = vec![json!({"event": "suspend-exit", "ret": -11}), json!({"event": "trigger-exit", "source": "sysfs", "ret": -11})];
+        let bad = vec![
+            json!({"event": "suspend-exit", "ret": -11}),
+            json!({"event": "trigger-exit", "source": "sysfs", "ret": -11}),
+        ];
         let mut v = Verdict::new();
         recording_matches_kernel(&mut v, "x.lpmt", &bad, &lpm, &trig);
         assert_eq!(v.failures.len(), 3, "{:?}", v.failures);
+    }
+
+    #[test]
+    fn report_vs_kernel() {
+        let mut log = String::new();
+        for n in 1..=5 {
+            log.push_str("mobility: calling ibm,suspend-me on CPU 1\nmobility: ibm,suspend-me error: -9005\n");
+            log.push_str(&format!("mobility: Partition suspend attempt {n} of 5 error: -11\n"));
+        }
+        log.push_str("mobility: H_VASI_SIGNAL error: -2\n");
+        log.push_str(
+            "mobility: calling ibm,suspend-me on CPU 2\nmobility: waiting for memory transfer to complete...\n",
+        );
+        let lpm = kernel_log::parse_lpm(&log);
+        let attempts = |n: usize| serde_json::Value::Array(vec![json!({}); n]);
+        let good = json!({"events_lost": 0, "migrations": [
+            {"outcome": "cancel-rejected", "cancel": {"ret": -2}, "attempts": attempts(5)},
+            {"outcome": "completed", "cancel": null, "attempts": attempts(1)}]});
+        let mut v = Verdict::new();
+        report_matches_kernel(&mut v, &good, &lpm);
+        assert!(v.failures.is_empty(), "{:?}", v.failures);
+        // A phantom attempt (seen in a real run) and a wrong outcome.
+        let bad = json!({"events_lost": 0, "migrations": [
+            {"outcome": "cancel-rejected", "cancel": {"ret": -2}, "attempts": attempts(6)},
+            {"outcome": "failed", "cancel": null, "attempts": attempts(1)}]});
+        let mut v = Verdict::new();
+        report_matches_kernel(&mut v, &bad, &lpm);
+        assert_eq!(v.failures.len(), 2, "{:?}", v.failures);
     }
 }

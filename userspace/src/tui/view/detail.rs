@@ -114,7 +114,13 @@ pub fn render_coverage(frame: &mut Frame, area: Rect, app: &App, styles: &Styles
         lines.push(Line::styled("this session has no coverage manifest", styles.dim));
     }
     let mut sorted: Vec<_> = cov.iter().collect();
-    sorted.sort_by_key(|c| c.attached());
+    // Missing first (what the user came for), then attached, then the
+    // probes that do not apply or were turned off.
+    sorted.sort_by_key(|c| match c.status {
+        CoverageStatus::Missing { .. } => 0,
+        CoverageStatus::Attached { .. } => 1,
+        CoverageStatus::NotApplicable { .. } | CoverageStatus::Disabled => 2,
+    });
     for c in sorted {
         let (mark, style, detail) = match &c.status {
             CoverageStatus::Attached {

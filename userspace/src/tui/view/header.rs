@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::Styles;
+use crate::events::session::CoverageStatus;
 use crate::record::format_duration;
 use crate::tui::app::{App, Mode};
 
@@ -67,14 +68,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     let missing: Vec<&str> = s
         .coverage
         .iter()
-        .filter(|c| !c.attached())
+        .filter(|c| matches!(c.status, CoverageStatus::Missing { .. }))
         .map(|c| c.probe.as_str())
         .collect();
+    let not_applicable = s
+        .coverage
+        .iter()
+        .filter(|c| matches!(c.status, CoverageStatus::NotApplicable { .. }))
+        .count();
     let mut second = vec![
         Span::raw(format!(" events {} ({:.0}/s)  ", app.model.events, app.rate)),
         Span::styled(format!("lost {lost}"), if lost > 0 { styles.bad } else { styles.dim }),
         Span::raw(format!("  probes {attached}/{total} attached")),
     ];
+    if not_applicable > 0 {
+        second.push(Span::styled(format!(", {not_applicable} n/a"), styles.dim));
+    }
     if !missing.is_empty() {
         second.push(Span::styled(
             format!("  missing: {} (p)", missing.join(", ")),
