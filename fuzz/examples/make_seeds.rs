@@ -94,7 +94,9 @@ fn main() {
     // and a zeroed body long enough for every record type.
     let dir = corpus.join("ring_decode");
     fs::create_dir_all(&dir).expect("mkdir");
-    for kind in [1u16, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 40, 41, 42, 43, 44, 60, 61, 62, 63] {
+    for kind in [
+        1u16, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 40, 41, 42, 43, 44, 60, 61, 62, 63,
+    ] {
         let mut rec = vec![0u8; 96];
         rec[0..8].copy_from_slice(&1_000_000_000u64.to_le_bytes());
         rec[8..10].copy_from_slice(&kind.to_le_bytes());

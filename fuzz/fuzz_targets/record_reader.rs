@@ -44,7 +44,10 @@ fn read_all(path: &std::path::Path, salvage: bool) {
             Ok(None) => break,
             Err(e) => {
                 let msg = e.to_string();
-                assert!(msg.contains(&path.display().to_string()), "error without the file name: {msg}");
+                assert!(
+                    msg.contains(&path.display().to_string()),
+                    "error without the file name: {msg}"
+                );
                 if !salvage {
                     break;
                 }

@@ -99,7 +99,11 @@ fn hostname() -> String {
 
 /// Builds the session header from the facts and the attach outcome.
 pub fn session_info(facts: &KernelFacts, attached: &AttachedProbes, options: &AttachOptions) -> SessionInfo {
-    let clock = if attached.boot_clock { ClockKind::Boottime } else { ClockKind::Monotonic };
+    let clock = if attached.boot_clock {
+        ClockKind::Boottime
+    } else {
+        ClockKind::Monotonic
+    };
     SessionInfo {
         hostname: hostname(),
         kernel_release: facts.release.clone(),
@@ -144,14 +148,28 @@ impl Capture {
         probes::privileges::check().map_err(anyhow::Error::msg)?;
         let facts = KernelFacts::probe_running();
         let plans = probes::resolve(&facts);
-        let mut attached = probes::attach::attach(&plans, &options.attach, facts.suspend_me_token, facts.has_boot_clock())?;
+        let mut attached =
+            probes::attach::attach(&plans, &options.attach, facts.suspend_me_token, facts.has_boot_clock())?;
         for c in &attached.coverage {
             log::info!("probe {}: {:?}", c.probe, c.status);
         }
         let reader = RingReader::new(attached.take_ring()?);
-        let ledger = LossLedger::new(attached.take_lost()?, clock_ns(if attached.boot_clock { ClockKind::Boottime } else { ClockKind::Monotonic }));
+        let ledger = LossLedger::new(
+            attached.take_lost()?,
+            clock_ns(if attached.boot_clock {
+                ClockKind::Boottime
+            } else {
+                ClockKind::Monotonic
+            }),
+        );
         let session = session_info(&facts, &attached, &options.attach);
-        Ok(Capture { probes: Some(attached), reader, ledger, session, options })
+        Ok(Capture {
+            probes: Some(attached),
+            reader,
+            ledger,
+            session,
+            options,
+        })
     }
 
     /// The session header (coverage manifest included).
@@ -165,15 +183,20 @@ impl Capture {
     pub async fn run(mut self, sink: &mut dyn Sink) -> anyhow::Result<CaptureSummary> {
         let started = Instant::now();
         let clock = self.session.clock;
-        let window = if self.options.reorder_window_ns == 0 { DEFAULT_WINDOW_NS } else { self.options.reorder_window_ns };
+        let window = if self.options.reorder_window_ns == 0 {
+            DEFAULT_WINDOW_NS
+        } else {
+            self.options.reorder_window_ns
+        };
         let mut reorder = ReorderBuffer::new(window);
         let mut delivered = 0u64;
         let mut sink_error: Option<anyhow::Error> = None;
 
         // SAFETY: the ring's fd belongs to `self.reader`, which outlives
         // `fd` (a local of this function; `self` is dropped after it).
-        let fd = unsafe { AsyncFd::register_with_interest(self.reader.ring().as_raw_fd(), tokio::io::Interest::READABLE) }
-            .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
+        let fd =
+            unsafe { AsyncFd::register_with_interest(self.reader.ring().as_raw_fd(), tokio::io::Interest::READABLE) }
+                .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut ticker = tokio::time::interval(TICK);
@@ -239,7 +262,10 @@ impl Capture {
                     break;
                 }
                 if since.elapsed() >= self.options.stop_grace {
-                    eprintln!("lpmtrace: still in flight after {}s; stopping anyway", self.options.stop_grace.as_secs());
+                    eprintln!(
+                        "lpmtrace: still in flight after {}s; stopping anyway",
+                        self.options.stop_grace.as_secs()
+                    );
                     break;
                 }
             }

@@ -19,6 +19,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod commands;
+pub mod demo;
 pub mod events;
 pub mod probes;
 pub mod record;

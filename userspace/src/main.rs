@@ -4,7 +4,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lpmtrace::commands::{doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs, replay::ReplayArgs, report::ReportArgs};
+use lpmtrace::commands::{
+    doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs, replay::ReplayArgs,
+    report::ReportArgs,
+};
 
 /// Trace and diagnose Live Partition Migration (LPM) on IBM POWER Linux.
 ///
@@ -12,6 +15,9 @@ use lpmtrace::commands::{doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, liv
 /// triggers, do_join / rtas_percpu_suspend_me, H_JOIN / H_PROD /
 /// H_VASI_STATE / H_VASI_SIGNAL, ibm,suspend-me), CPU hotplug and IPIs, and
 /// flags unterminated migrations, offline races and join stalls.
+///
+/// No POWER machine at hand? `lpmtrace report --demo` (or replay, dump,
+/// info) reads a real migration recorded in a QEMU pseries guest.
 #[derive(Parser, Debug)]
 #[command(name = "lpmtrace", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -38,8 +44,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
-    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    let args = match lpmtrace::demo::expand_args(std::env::args().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("lpmtrace: error: cannot write the demo recording: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

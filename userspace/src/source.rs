@@ -36,7 +36,10 @@ pub struct VecSource {
 impl VecSource {
     /// Wraps events that are already in time order.
     pub fn new(session: SessionInfo, events: Vec<Event>) -> Self {
-        VecSource { session, events: events.into_iter() }
+        VecSource {
+            session,
+            events: events.into_iter(),
+        }
     }
 }
 

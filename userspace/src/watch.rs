@@ -16,7 +16,10 @@ pub struct Watch {
 impl Watch {
     /// A watch over `session` with `thresholds`.
     pub fn new(session: &SessionInfo, thresholds: Thresholds) -> Self {
-        Watch { engine: Engine::new(session, thresholds), announced: 0 }
+        Watch {
+            engine: Engine::new(session, thresholds),
+            announced: 0,
+        }
     }
 
     /// Feeds one event.
@@ -37,10 +40,15 @@ impl Watch {
     /// A description of the migration in flight, if any.
     pub fn in_flight(&self) -> Option<String> {
         let report = self.engine.snapshot();
-        report.migrations.iter().rev().find(|m| m.outcome == Outcome::InProgress).map(|m| match m.stream_id {
-            Some(id) => format!("migration {} (stream {id:#x})", m.id),
-            None => format!("migration {}", m.id),
-        })
+        report
+            .migrations
+            .iter()
+            .rev()
+            .find(|m| m.outcome == Outcome::InProgress)
+            .map(|m| match m.stream_id {
+                Some(id) => format!("migration {} (stream {id:#x})", m.id),
+                None => format!("migration {}", m.id),
+            })
     }
 
     /// The engine (for views that want the whole report).
@@ -54,7 +62,10 @@ pub fn finding_line(f: &Finding) -> String {
     let cpus = if f.cpus.is_empty() {
         String::new()
     } else {
-        format!(" cpus {}", f.cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+        format!(
+            " cpus {}",
+            f.cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        )
     };
     format!(
         "FINDING [{}] {}{}{}: {}{}",

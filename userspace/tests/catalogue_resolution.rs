@@ -21,7 +21,11 @@ fn chosen(plans: &[ProbePlan], probe: &str) -> Option<&'static str> {
 
 fn missing_text(plans: &[ProbePlan], probe: &str) -> String {
     let plan = plans.iter().find(|p| p.spec.name == probe).unwrap();
-    plan.candidates.iter().flat_map(|c| c.missing()).collect::<Vec<_>>().join("; ")
+    plan.candidates
+        .iter()
+        .flat_map(|c| c.missing())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[test]
@@ -30,9 +34,20 @@ fn this_host_x86_runs_hotplug_and_ipi_tracepoints_only() {
     assert_eq!(f.generation(), KernelGeneration::NotPseries);
     assert!(f.has_boot_clock());
     let plans = resolve(&f);
-    for lpm in ["lpm.trigger", "lpm.migrate", "lpm.suspend", "lpm.join", "lpm.hcall", "lpm.rtas", "lpm.cpumask"] {
+    for lpm in [
+        "lpm.trigger",
+        "lpm.migrate",
+        "lpm.suspend",
+        "lpm.join",
+        "lpm.hcall",
+        "lpm.rtas",
+        "lpm.cpumask",
+    ] {
         let plan = plans.iter().find(|p| p.spec.name == lpm).unwrap();
-        assert!(plan.not_applicable.as_deref().unwrap_or("").contains("not a pseries"), "{lpm}");
+        assert!(
+            plan.not_applicable.as_deref().unwrap_or("").contains("not a pseries"),
+            "{lpm}"
+        );
     }
     assert_eq!(chosen(&plans, "cpu.hotplug"), Some("cpuhp tracepoints"));
     assert_eq!(chosen(&plans, "ipi.send"), Some("ipi tracepoints (>= 6.4)"));
@@ -102,14 +117,20 @@ fn running_kernel_description_matches_the_live_facts() {
     let live = KernelFacts::probe_running();
     let described = facts("host-x86_64-6.18");
     if live.release != described.release {
-        eprintln!("SKIPPED: running kernel {} is not the described host {}", live.release, described.release);
+        eprintln!(
+            "SKIPPED: running kernel {} is not the described host {}",
+            live.release, described.release
+        );
         return;
     }
     for e in &described.events {
         assert!(live.events.contains(e), "described event {e} not on the running kernel");
     }
     for s in &described.symbols {
-        assert!(live.symbols.contains(s), "described symbol {s} not in the running kernel's kallsyms");
+        assert!(
+            live.symbols.contains(s),
+            "described symbol {s} not in the running kernel's kallsyms"
+        );
     }
 }
 

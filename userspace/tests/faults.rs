@@ -137,7 +137,12 @@ fn text(bytes: &[u8]) -> String {
 /// A plain error: exit 2, one message naming the file, no panic.
 fn assert_clear_error(out: &Output, file: &Path, what: &str, context: &str) -> String {
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{context}: exit status {:?}; stderr: {stderr}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{context}: exit status {:?}; stderr: {stderr}",
+        out.status
+    );
     assert!(!stderr.contains("panicked"), "{context}: panicked: {stderr}");
     assert!(
         stderr.contains(&file.display().to_string()),
@@ -259,7 +264,10 @@ fn disk_full_stops_the_recording_with_a_message_and_leaves_a_readable_file() {
         .lines()
         .find(|l| l.starts_with("lpmtrace: error: "))
         .unwrap_or_else(|| panic!("no error line: {stderr}"));
-    assert!(error.contains(&path.display().to_string()), "error does not name the file: {error}");
+    assert!(
+        error.contains(&path.display().to_string()),
+        "error does not name the file: {error}"
+    );
     assert!(error.contains("No space left on device"), "{error}");
 
     // Valid up to the last complete block: no footer, nothing torn.
@@ -291,10 +299,21 @@ fn an_existing_output_is_refused_without_force_and_replaced_with_it() {
     std::fs::write(&path, b"precious\n").unwrap();
 
     let out = record_cmd(&path, &["--duration", "1s"]).output().expect("run record");
-    assert_clear_error(&out, &path, "file exists (use --force to overwrite it)", "record without --force");
-    assert_eq!(std::fs::read(&path).unwrap(), b"precious\n", "the existing file was touched");
+    assert_clear_error(
+        &out,
+        &path,
+        "file exists (use --force to overwrite it)",
+        "record without --force",
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"precious\n",
+        "the existing file was touched"
+    );
 
-    let out = record_cmd(&path, &["--duration", "1s", "--force"]).output().expect("run record");
+    let out = record_cmd(&path, &["--duration", "1s", "--force"])
+        .output()
+        .expect("run record");
     assert!(out.status.success(), "record --force: {}", text(&out.stderr));
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..8], MAGIC, "not replaced by a recording");
@@ -318,14 +337,22 @@ fn a_symlink_at_the_output_path_is_never_followed() {
     let out = record_cmd(&link, &["--duration", "1s"]).output().expect("run record");
     assert_clear_error(&out, &link, "file exists", "record onto a symlink");
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
-    let out = record_cmd(&dangling, &["--duration", "1s"]).output().expect("run record");
+    let out = record_cmd(&dangling, &["--duration", "1s"])
+        .output()
+        .expect("run record");
     assert_clear_error(&out, &dangling, "file exists", "record onto a dangling symlink");
     assert!(!absent.exists(), "a file was created through the dangling symlink");
 
     // --force replaces the link itself, never what it points to.
-    let out = record_cmd(&link, &["--duration", "1s", "--force"]).output().expect("run record");
+    let out = record_cmd(&link, &["--duration", "1s", "--force"])
+        .output()
+        .expect("run record");
     assert!(out.status.success(), "record --force: {}", text(&out.stderr));
-    assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n", "the symlink target was written");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious\n",
+        "the symlink target was written"
+    );
     let meta = std::fs::symlink_metadata(&link).unwrap();
     assert!(meta.file_type().is_file(), "the link was not replaced by a file");
     assert_eq!(&std::fs::read(&link).unwrap()[..8], MAGIC);
@@ -410,17 +437,31 @@ fn both_refuse(name: &str, bytes: &[u8], what: &str) {
     let dir = TempDir::new("read");
     let path = dir.file(name);
     std::fs::write(&path, bytes).unwrap();
-    for cmd in [&["info"][..], &["info", "--json"], &["dump"], &["dump", "--salvage"], &["report"]] {
+    for cmd in [
+        &["info"][..],
+        &["info", "--json"],
+        &["dump"],
+        &["dump", "--salvage"],
+        &["report"],
+    ] {
         let out = lpmtrace(cmd, &path);
         assert_clear_error(&out, &path, what, &format!("lpmtrace {}", cmd.join(" ")));
-        assert!(out.stdout.is_empty() || cmd[0] == "dump", "{cmd:?} printed output for a bad file");
+        assert!(
+            out.stdout.is_empty() || cmd[0] == "dump",
+            "{cmd:?} printed output for a bad file"
+        );
     }
 }
 
 #[test]
 fn a_file_with_the_wrong_magic_is_not_a_recording() {
-    both_refuse("notes.lpmt", b"# notes, not a trace\n", "not an lpmtrace recording (bad magic");
-    both_refuse("empty.lpmt", b"", "not an lpmtrace recording");
+    both_refuse(
+        "notes.lpmt",
+        b"# notes, not a trace\n",
+        "not an lpmtrace recording (bad magic",
+    );
+    // An empty file cannot be told from a cut one: it is a short header.
+    both_refuse("empty.lpmt", b"", "truncated header: the file has 0 bytes");
 }
 
 #[test]
@@ -511,12 +552,22 @@ fn checksum_mismatches_name_the_file_and_the_place() {
     let path = dir.file("block.lpmt");
     std::fs::write(&path, &bytes).unwrap();
     let out = lpmtrace(&["dump"], &path);
-    let msg = assert_clear_error(&out, &path, &format!("block 0 at byte offset {block}"), "dump of a damaged block");
+    let msg = assert_clear_error(
+        &out,
+        &path,
+        &format!("block 0 at byte offset {block}"),
+        "dump of a damaged block",
+    );
     assert!(msg.contains("--salvage"), "{msg}");
     let out = lpmtrace(&["dump", "--salvage"], &path);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "dump --salvage: {stderr}");
     assert!(stderr.contains("salvage: skipped"), "{stderr}");
     let out = lpmtrace(&["report"], &path);
-    assert_clear_error(&out, &path, &format!("block 0 at byte offset {block}"), "report of a damaged block");
+    assert_clear_error(
+        &out,
+        &path,
+        &format!("block 0 at byte offset {block}"),
+        "report of a damaged block",
+    );
 }

@@ -23,7 +23,9 @@ use lpmtrace::source::EventSource;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-corpus")
+        .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -77,13 +79,22 @@ fn run_all(target: &str, one: fn(PathBuf) -> Option<String>) {
                 if let Some(want) = expect {
                     match error {
                         Some(e) if e.contains(&want) => {}
-                        other => failures.push(format!("{}: expected an error with {want:?}, got {other:?}", input.display())),
+                        other => failures.push(format!(
+                            "{}: expected an error with {want:?}, got {other:?}",
+                            input.display()
+                        )),
                     }
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} inputs failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} inputs failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 /// Reads the whole file the way `dump` does; returns the first error.
@@ -115,7 +126,11 @@ fn read_recording(path: &Path, salvage: bool) -> Option<String> {
             }
         }
     }
-    assert!(events <= info.events, "read {events} events, the index counts {}", info.events);
+    assert!(
+        events <= info.events,
+        "read {events} events, the index counts {}",
+        info.events
+    );
     first_error
 }
 

@@ -22,7 +22,15 @@ fn skip_reason() -> Option<String> {
 
 fn our_programs_loaded() -> Vec<String> {
     // Program names as the kernel stores them (truncated to 15 bytes).
-    let ours = ["cpuhp_enter", "cpuhp_exit", "cpuhp_multi", "ipi_send_cpu", "ipi_send_mask", "csd_entry", "csd_exit"];
+    let ours = [
+        "cpuhp_enter",
+        "cpuhp_exit",
+        "cpuhp_multi",
+        "ipi_send_cpu",
+        "ipi_send_mask",
+        "csd_entry",
+        "csd_exit",
+    ];
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
         .filter_map(|p| p.name_as_str().map(str::to_string))
@@ -40,7 +48,10 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
         eprintln!("SKIPPED live_plain_sees_hotplug_and_ipis_and_cleans_up: {why}");
         return;
     }
-    assert!(our_programs_loaded().is_empty(), "programs from an earlier run are still loaded");
+    assert!(
+        our_programs_loaded().is_empty(),
+        "programs from an earlier run are still loaded"
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
         .args(["live", "--plain", "--format", "jsonl", "--duration", "4s"])
         .stdout(Stdio::piped())
@@ -58,20 +69,42 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
         .args(["ipi-storm", "--iterations", "20000"])
         .output()
         .expect("ipi storm");
-    assert!(storm.status.success(), "ipi-storm failed: {}", String::from_utf8_lossy(&storm.stderr));
+    assert!(
+        storm.status.success(),
+        "ipi-storm failed: {}",
+        String::from_utf8_lossy(&storm.stderr)
+    );
 
     let stdout = running.stdout.unwrap().join().unwrap();
     let stderr = running.stderr.join().unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "lpmtrace failed: {stderr}");
 
-    let events: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("valid JSON line")).collect();
-    let hotplug: Vec<&Value> = events.iter().filter(|e| e["probe"] == "cpu.hotplug" && e["target_cpu"] == 1).collect();
-    let down = hotplug.iter().filter(|e| e["event"] == "hotplug-enter" && e["direction"] == "down").count();
-    let up = hotplug.iter().filter(|e| e["event"] == "hotplug-enter" && e["direction"] == "up").count();
-    assert!(down > 5 && up > 5, "expected cpu1 hotplug steps both ways, got {down} down / {up} up");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect();
+    let hotplug: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["probe"] == "cpu.hotplug" && e["target_cpu"] == 1)
+        .collect();
+    let down = hotplug
+        .iter()
+        .filter(|e| e["event"] == "hotplug-enter" && e["direction"] == "down")
+        .count();
+    let up = hotplug
+        .iter()
+        .filter(|e| e["event"] == "hotplug-enter" && e["direction"] == "up")
+        .count();
+    assert!(
+        down > 5 && up > 5,
+        "expected cpu1 hotplug steps both ways, got {down} down / {up} up"
+    );
     for name in ["sched:active", "online"] {
-        assert!(hotplug.iter().any(|e| e["state_name"] == name), "no hotplug step named {name}");
+        assert!(
+            hotplug.iter().any(|e| e["state_name"] == name),
+            "no hotplug step named {name}"
+        );
     }
     // Every event carries the common fields.
     for e in &events {
@@ -80,8 +113,14 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
         }
     }
     // The storm runs on cpu0 and cpu1: IPIs go both ways and run there.
-    let sent_to_1 = events.iter().filter(|e| e["probe"] == "ipi.send" && e["target_cpu"] == 1 && e["cpu"] == 0).count();
-    let handled_on_1 = events.iter().filter(|e| e["probe"] == "ipi.handle" && e["phase"] == "enter" && e["cpu"] == 1).count();
+    let sent_to_1 = events
+        .iter()
+        .filter(|e| e["probe"] == "ipi.send" && e["target_cpu"] == 1 && e["cpu"] == 0)
+        .count();
+    let handled_on_1 = events
+        .iter()
+        .filter(|e| e["probe"] == "ipi.handle" && e["phase"] == "enter" && e["cpu"] == 1)
+        .count();
     assert!(sent_to_1 > 1000, "only {sent_to_1} IPIs from cpu0 to cpu1 seen");
     assert!(handled_on_1 > 1000, "only {handled_on_1} IPI handlers on cpu1 seen");
     // Timestamps are in order (the reorder window did its job).
@@ -89,11 +128,19 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
     let out_of_order = ts.windows(2).filter(|w| w[1] < w[0]).count();
     assert_eq!(out_of_order, 0, "events out of time order");
     // No loss at this rate with default buffers, and it says so.
-    let lost_events: u64 = events.iter().filter(|e| e["probe"] == "transport.lost").map(|e| e["count"].as_u64().unwrap()).sum();
+    let lost_events: u64 = events
+        .iter()
+        .filter(|e| e["probe"] == "transport.lost")
+        .map(|e| e["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(lost_events, 0, "lost events: {stderr}");
     assert!(stderr.contains(" 0 lost"), "summary missing: {stderr}");
     // Nothing stays attached.
-    assert!(our_programs_loaded().is_empty(), "programs left loaded: {:?}", our_programs_loaded());
+    assert!(
+        our_programs_loaded().is_empty(),
+        "programs left loaded: {:?}",
+        our_programs_loaded()
+    );
 }
 
 #[test]
@@ -111,9 +158,16 @@ fn without_privileges_it_names_the_missing_capability_and_exits_2() {
         .expect("run setpriv");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"), "message should name the capabilities: {stderr}");
+    assert!(
+        stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
+        "message should name the capabilities: {stderr}"
+    );
 }
 
 fn which(cmd: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(cmd)).find(|p| p.exists())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(cmd))
+        .find(|p| p.exists())
 }

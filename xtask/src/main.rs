@@ -90,7 +90,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             run_cmd(&mut build)?;
             let bin = format!("target/{}/lpmtrace", if release { "release" } else { "debug" });
-            let status = Command::new(&bin).args(&args).status().with_context(|| format!("cannot start {bin}"))?;
+            let status = Command::new(&bin)
+                .args(&args)
+                .status()
+                .with_context(|| format!("cannot start {bin}"))?;
             if !status.success() {
                 bail!("lpmtrace exited with {status}");
             }
@@ -108,7 +111,14 @@ fn run(cli: Cli) -> Result<()> {
             setup::run(false)?;
             run_cmd(cargo().args(["build", "-p", "lpmtrace", "--bins"]))?;
             // Kernel-facing tests share CPU hotplug state: one at a time.
-            run_cmd(cargo().args(["test", "--workspace", "--exclude", "lpmtrace-ebpf", "--", "--test-threads=1"]))?;
+            run_cmd(cargo().args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "lpmtrace-ebpf",
+                "--",
+                "--test-threads=1",
+            ]))?;
             if no_vm {
                 eprintln!("xtask: skipping the QEMU pseries guests (--no-vm)");
             }

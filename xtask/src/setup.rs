@@ -36,7 +36,10 @@ fn missing(step: &str, what: &str) {
 }
 
 fn output(cmd: &mut Command) -> Option<String> {
-    cmd.output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    cmd.output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// Runs every step; with `check`, only reports.
@@ -108,7 +111,11 @@ fn dpkg_installed(pkg: &str) -> bool {
 }
 
 fn step_apt(check: bool) -> Result<usize> {
-    let absent: Vec<&str> = APT_PACKAGES.iter().filter(|(p, _)| !dpkg_installed(p)).map(|(p, _)| *p).collect();
+    let absent: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(p, _)| !dpkg_installed(p))
+        .map(|(p, _)| *p)
+        .collect();
     if absent.is_empty() {
         ok("apt packages", &format!("{} packages present", APT_PACKAGES.len()));
         return Ok(0);
@@ -126,8 +133,13 @@ fn step_apt(check: bool) -> Result<usize> {
     if let Err(e) = run_cmd(Command::new("apt-get").args(["update", "-q"])) {
         eprintln!("setup: apt-get update reported a problem ({e:#}); trying the install anyway");
     }
-    run_cmd(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends"]).args(&absent).env("DEBIAN_FRONTEND", "noninteractive"))
-        .context(hint)?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&absent)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .context(hint)?;
     did("apt packages", &format!("installed {}", absent.join(" ")));
     Ok(0)
 }
@@ -169,7 +181,15 @@ fn step_bpf_linker(check: bool) -> Result<usize> {
     std::os::unix::fs::symlink(&libllvm, &link).with_context(|| format!("cannot link {}", link.display()))?;
     run_cmd(
         Command::new("cargo")
-            .args(["install", "bpf-linker", "--version", "0.13.0", "--no-default-features", "--features", &format!("llvm-{major}")])
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                "0.13.0",
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{major}"),
+            ])
             .env("LLVM_PREFIX", &prefix),
     )
     .with_context(|| {

@@ -6,8 +6,8 @@ use aya_ebpf::{
     programs::{ProbeContext, RawTracePointContext, RetProbeContext},
 };
 use lpmtrace_common::{
-    online_via, CpuDownRecord, CpuOnlineRecord, HotplugRecord, KIND_CPU_DOWN_ENTER,
-    KIND_CPU_DOWN_EXIT, KIND_CPU_ONLINE, KIND_HOTPLUG_ENTER, KIND_HOTPLUG_EXIT,
+    online_via, CpuDownRecord, CpuOnlineRecord, HotplugRecord, KIND_CPU_DOWN_ENTER, KIND_CPU_DOWN_EXIT,
+    KIND_CPU_ONLINE, KIND_HOTPLUG_ENTER, KIND_HOTPLUG_EXIT,
 };
 
 use crate::emit::{emit, header, slot, stash_put, stash_take, Urgency};
@@ -139,6 +139,12 @@ fn this_cpu() -> u32 {
 #[inline(always)]
 fn online_record(target_cpu: u32, online: u8, via: u8) {
     let hdr = header(KIND_CPU_ONLINE);
-    let record = CpuOnlineRecord { header: hdr, target_cpu, online, via, _pad: [0; 2] };
+    let record = CpuOnlineRecord {
+        header: hdr,
+        target_cpu,
+        online,
+        via,
+        _pad: [0; 2],
+    };
     emit(&record, hdr.ts_ns, Urgency::Rare);
 }

@@ -6,8 +6,8 @@ use aya_ebpf::{
     programs::{ProbeContext, RawTracePointContext, RetProbeContext},
 };
 use lpmtrace_common::{
-    ipi_handle_via, ipi_send_via, IpiHandleRecord, IpiSendMaskRecord, IpiSendRecord,
-    KIND_IPI_HANDLE_ENTER, KIND_IPI_HANDLE_EXIT, KIND_IPI_SEND, KIND_IPI_SEND_MASK, MASK_WORDS,
+    ipi_handle_via, ipi_send_via, IpiHandleRecord, IpiSendMaskRecord, IpiSendRecord, KIND_IPI_HANDLE_ENTER,
+    KIND_IPI_HANDLE_EXIT, KIND_IPI_SEND, KIND_IPI_SEND_MASK, MASK_WORDS,
 };
 
 use crate::emit::{emit, header, Urgency};
@@ -15,7 +15,11 @@ use crate::emit::{emit, header, Urgency};
 // ipi:ipi_send_cpu TP_PROTO(const unsigned int cpu, unsigned long callsite, void *callback)
 #[raw_tracepoint]
 pub fn ipi_send_cpu(ctx: RawTracePointContext) -> i32 {
-    send_one(ctx.arg::<u64>(0) as u32, ctx.arg::<u64>(2), ipi_send_via::IPI_TRACEPOINT);
+    send_one(
+        ctx.arg::<u64>(0) as u32,
+        ctx.arg::<u64>(2),
+        ipi_send_via::IPI_TRACEPOINT,
+    );
     0
 }
 
@@ -46,7 +50,13 @@ pub fn call_func_many(ctx: ProbeContext) -> u32 {
 #[inline(always)]
 fn send_one(target_cpu: u32, callback: u64, via: u8) {
     let hdr = header(KIND_IPI_SEND);
-    let record = IpiSendRecord { header: hdr, target_cpu, via, _pad: [0; 3], callback };
+    let record = IpiSendRecord {
+        header: hdr,
+        target_cpu,
+        via,
+        _pad: [0; 3],
+        callback,
+    };
     emit(&record, hdr.ts_ns, Urgency::Hot);
 }
 
@@ -59,10 +69,15 @@ fn send_mask(mask_ptr: u64, callback: u64, via: u8) {
         [0u64; MASK_WORDS]
     } else {
         // SAFETY: bpf_probe_read_kernel tolerates bad pointers.
-        unsafe { bpf_probe_read_kernel(mask_ptr as *const [u64; MASK_WORDS]) }
-            .unwrap_or([0; MASK_WORDS])
+        unsafe { bpf_probe_read_kernel(mask_ptr as *const [u64; MASK_WORDS]) }.unwrap_or([0; MASK_WORDS])
     };
-    let record = IpiSendMaskRecord { header: hdr, callback, mask, via, _pad: [0; 7] };
+    let record = IpiSendMaskRecord {
+        header: hdr,
+        callback,
+        mask,
+        via,
+        _pad: [0; 7],
+    };
     emit(&record, hdr.ts_ns, Urgency::Hot);
 }
 
@@ -97,6 +112,11 @@ pub fn ipi_irq_exit(_ctx: RetProbeContext) -> u32 {
 #[inline(always)]
 fn handle(kind: u16, func: u64, via: u8) {
     let hdr = header(kind);
-    let record = IpiHandleRecord { header: hdr, func, via, _pad: [0; 7] };
+    let record = IpiHandleRecord {
+        header: hdr,
+        func,
+        via,
+        _pad: [0; 7],
+    };
     emit(&record, hdr.ts_ns, Urgency::Hot);
 }

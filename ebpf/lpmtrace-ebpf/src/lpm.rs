@@ -5,20 +5,16 @@
 //! and aya-log may say what happened at debug level.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_comm, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
-        bpf_probe_read_user,
-    },
+    helpers::{bpf_get_current_comm, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user},
     macros::{kprobe, kretprobe, raw_tracepoint, tracepoint},
     programs::{ProbeContext, RawTracePointContext, RetProbeContext, TracePointContext},
 };
 use aya_log_ebpf::debug;
 use lpmtrace_common::{
-    cpumask_op, join_path, trigger_source, CallRecord, CpumaskRecord, HcallEnterRecord,
-    HcallExitRecord, JoinRecord, RtasRecord, TriggerRecord, KIND_CPUMASK_ENTER, KIND_CPUMASK_EXIT,
-    KIND_HCALL_ENTER, KIND_HCALL_EXIT, KIND_JOIN_ENTER, KIND_JOIN_EXIT, KIND_MIGRATE_ENTER,
-    KIND_MIGRATE_EXIT, KIND_RTAS_ENTER, KIND_RTAS_EXIT, KIND_SUSPEND_ENTER, KIND_SUSPEND_EXIT,
-    KIND_TRIGGER_ENTER, KIND_TRIGGER_EXIT, TRIGGER_BUF_LEN,
+    cpumask_op, join_path, trigger_source, CallRecord, CpumaskRecord, HcallEnterRecord, HcallExitRecord, JoinRecord,
+    RtasRecord, TriggerRecord, KIND_CPUMASK_ENTER, KIND_CPUMASK_EXIT, KIND_HCALL_ENTER, KIND_HCALL_EXIT,
+    KIND_JOIN_ENTER, KIND_JOIN_EXIT, KIND_MIGRATE_ENTER, KIND_MIGRATE_EXIT, KIND_RTAS_ENTER, KIND_RTAS_EXIT,
+    KIND_SUSPEND_ENTER, KIND_SUSPEND_EXIT, KIND_TRIGGER_ENTER, KIND_TRIGGER_EXIT, TRIGGER_BUF_LEN,
 };
 
 use crate::emit::{emit, hcall_wanted, header, slot, stash_put, stash_take, Urgency, CONFIG};
@@ -33,9 +29,7 @@ pub fn migration_store(ctx: ProbeContext) -> u32 {
     let mut record = trigger(hdr, trigger_source::SYSFS);
     if let Some(buf) = ctx.arg::<u64>(2) {
         // SAFETY: probe-read of a kernel buffer; failure leaves the text empty.
-        if let Ok(text) =
-            unsafe { bpf_probe_read_kernel_str_bytes(buf as *const u8, &mut record.buf) }
-        {
+        if let Ok(text) = unsafe { bpf_probe_read_kernel_str_bytes(buf as *const u8, &mut record.buf) } {
             record.buf_len = text.len() as u8;
         }
     }
@@ -165,13 +159,29 @@ pub fn suspend_ret(ctx: RetProbeContext) -> u32 {
 #[inline(always)]
 fn call_enter(kind: u16, arg0: u64) {
     let hdr = header(kind);
-    emit(&CallRecord { header: hdr, arg0, ret: 0 }, hdr.ts_ns, Urgency::Rare);
+    emit(
+        &CallRecord {
+            header: hdr,
+            arg0,
+            ret: 0,
+        },
+        hdr.ts_ns,
+        Urgency::Rare,
+    );
 }
 
 #[inline(always)]
 fn call_exit(kind: u16, ret: i64) {
     let hdr = header(kind);
-    emit(&CallRecord { header: hdr, arg0: 0, ret }, hdr.ts_ns, Urgency::Rare);
+    emit(
+        &CallRecord {
+            header: hdr,
+            arg0: 0,
+            ret,
+        },
+        hdr.ts_ns,
+        Urgency::Rare,
+    );
 }
 
 /// `do_join(void *info)` on every CPU under stop_machine (>= 5.11).
@@ -197,7 +207,16 @@ pub fn percpu_join(_ctx: ProbeContext) -> u32 {
 #[inline(always)]
 fn join(kind: u16, ret: i32, path: u8) {
     let hdr = header(kind);
-    emit(&JoinRecord { header: hdr, ret, path, _pad: [0; 3] }, hdr.ts_ns, Urgency::Rare);
+    emit(
+        &JoinRecord {
+            header: hdr,
+            ret,
+            path,
+            _pad: [0; 3],
+        },
+        hdr.ts_ns,
+        Urgency::Rare,
+    );
 }
 
 // --- hcalls ---------------------------------------------------------------------
@@ -217,7 +236,12 @@ pub fn hcall_entry(ctx: RawTracePointContext) -> i32 {
         unsafe { bpf_probe_read_kernel(args_ptr as *const [u64; 3]) }.unwrap_or([0; 3])
     };
     let hdr = header(KIND_HCALL_ENTER);
-    let record = HcallEnterRecord { header: hdr, opcode, _pad: 0, args };
+    let record = HcallEnterRecord {
+        header: hdr,
+        opcode,
+        _pad: 0,
+        args,
+    };
     emit(&record, hdr.ts_ns, Urgency::Rare);
     0
 }
@@ -319,7 +343,15 @@ fn rtas_args(ptr: u64, want_status: bool) -> Option<(u32, i32)> {
 #[inline(always)]
 fn rtas(kind: u16, token: u32, status: i32) {
     let hdr = header(kind);
-    emit(&RtasRecord { header: hdr, token, status }, hdr.ts_ns, Urgency::Rare);
+    emit(
+        &RtasRecord {
+            header: hdr,
+            token,
+            status,
+        },
+        hdr.ts_ns,
+        Urgency::Rare,
+    );
 }
 
 // --- old-kernel CPU onlining around the join (<= 5.8) ----------------------------
@@ -340,14 +372,28 @@ pub fn cpumask_offline(_ctx: ProbeContext) -> u32 {
 fn cpumask_enter(op: u8) {
     stash_put(slot::CPUMASK, op as u64);
     let hdr = header(KIND_CPUMASK_ENTER);
-    emit(&CpumaskRecord { header: hdr, ret: 0, op, _pad: [0; 3] }, hdr.ts_ns, Urgency::Rare);
+    emit(
+        &CpumaskRecord {
+            header: hdr,
+            ret: 0,
+            op,
+            _pad: [0; 3],
+        },
+        hdr.ts_ns,
+        Urgency::Rare,
+    );
 }
 
 #[kretprobe]
 pub fn cpumask_ret(ctx: RetProbeContext) -> u32 {
     let op = stash_take(slot::CPUMASK).unwrap_or(0) as u8;
     let hdr = header(KIND_CPUMASK_EXIT);
-    let record = CpumaskRecord { header: hdr, ret: ctx.ret::<u64>() as i32, op, _pad: [0; 3] };
+    let record = CpumaskRecord {
+        header: hdr,
+        ret: ctx.ret::<u64>() as i32,
+        op,
+        _pad: [0; 3],
+    };
     emit(&record, hdr.ts_ns, Urgency::Rare);
     0
 }

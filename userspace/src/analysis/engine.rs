@@ -306,6 +306,11 @@ impl Engine {
                     self.migrations[idx].gen = gen;
                 }
                 self.cpu_join(idx, ev.cpu, ts, pos);
+                if path == JoinPath::DoJoin {
+                    if let Some(j) = self.migrations[idx].cur().and_then(|a| a.join_mut(ev.cpu)) {
+                        j.in_do_join = true;
+                    }
+                }
             }
             EventKind::JoinExit { ret, .. } => self.on_join_exit(ev.cpu, ret, ts, pos),
             EventKind::HcallEnter { opcode, args } => match opcode {
@@ -719,6 +724,7 @@ impl Engine {
                 },
                 left: false,
                 pending_premature: false,
+                in_do_join: false,
             });
             if let Some(c) = self.cpus.get(cpu) {
                 c.joins = c.joins.saturating_add(1);
@@ -779,7 +785,9 @@ impl Engine {
                 a.premature_cpus.insert(cpu);
                 note(&mut a.evidence, pos);
             }
-            H_SUCCESS => j.left = true,
+            // With do_join probed, only its return says the CPU left: it
+            // may still call H_JOIN once more (it read `done` too early).
+            H_SUCCESS => j.left |= !j.in_do_join,
             err => {
                 j.left = true;
                 a.errors.push(error(ts, "H_JOIN", err, cpu));

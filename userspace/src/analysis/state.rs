@@ -99,6 +99,11 @@ pub struct JoinSt {
     pub left: bool,
     /// Returned prematurely and has not called H_JOIN again yet.
     pub pending_premature: bool,
+    /// Entered through a `do_join` entry event: its `do_join` return will
+    /// be seen too, and only that means it left. (A CPU that read
+    /// `info->done` just before it was set calls H_JOIN once more after
+    /// the wake-up: seen in QEMU pseries guests on 6.1 and 6.12.)
+    pub in_do_join: bool,
 }
 
 /// One attempt.
@@ -217,7 +222,7 @@ impl AttemptSt {
             && self
                 .joins
                 .iter()
-                .all(|j| j.left || Some(j.pub_.cpu) == self.continue_cpu)
+                .all(|j| j.left || (Some(j.pub_.cpu) == self.continue_cpu && !j.in_do_join))
     }
 
     /// Expected CPUs that have not joined.

@@ -56,7 +56,14 @@ fn ipi_storm(args: &[String]) {
     }
     // SAFETY: anonymous private mapping of one page, checked below.
     let page = unsafe {
-        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     if page == libc::MAP_FAILED {
         eprintln!("lpmtrace-stress: mmap: {}", std::io::Error::last_os_error());
@@ -113,7 +120,10 @@ fn ipi_storm(args: &[String]) {
 }
 
 fn set_online(cpu: u32, online: bool) -> std::io::Result<()> {
-    std::fs::write(format!("/sys/devices/system/cpu/cpu{cpu}/online"), if online { "1" } else { "0" })
+    std::fs::write(
+        format!("/sys/devices/system/cpu/cpu{cpu}/online"),
+        if online { "1" } else { "0" },
+    )
 }
 
 fn hotplug_loop(args: &[String]) {
@@ -132,7 +142,11 @@ fn hotplug_loop(args: &[String]) {
         }
     }
     let elapsed = start.elapsed();
-    println!("hotplug-loop: {count} cycles of cpu{cpu} in {:.3}s: {:.2} cycles/s", elapsed.as_secs_f64(), count as f64 / elapsed.as_secs_f64());
+    println!(
+        "hotplug-loop: {count} cycles of cpu{cpu} in {:.3}s: {:.2} cycles/s",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64()
+    );
 }
 
 fn main() {

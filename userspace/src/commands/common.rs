@@ -49,7 +49,10 @@ impl ProbeArgs {
         }
         let page = 4096u64.max(page_size());
         if !self.buffer.is_power_of_two() || self.buffer < page || self.buffer > (1 << 30) {
-            anyhow::bail!("--buffer {}: must be a power of two between the page size ({page}) and 1G", self.buffer);
+            anyhow::bail!(
+                "--buffer {}: must be a power of two between the page size ({page}) and 1G",
+                self.buffer
+            );
         }
         let mut hcalls = names::DEFAULT_HCALL_FILTER.to_vec();
         hcalls.extend(&self.extra_hcalls);
@@ -67,7 +70,11 @@ impl ProbeArgs {
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if v > 0 { v as u64 } else { 4096 }
+    if v > 0 {
+        v as u64
+    } else {
+        4096
+    }
 }
 
 /// Parses `30s`, `1.5s`, `500ms`, `5m`, `2h`, or plain seconds.
@@ -84,7 +91,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         (t, 1.0)
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("invalid duration {text:?} (try 30s, 5m, 1h)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (try 30s, 5m, 1h)"))?;
     if !v.is_finite() || v < 0.0 {
         return Err(format!("invalid duration {text:?}"));
     }
@@ -100,7 +110,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
         _ => (t, 1),
     };
-    let v: u64 = num.trim().parse().map_err(|_| format!("invalid size {text:?} (try 8M, 512K, 1G)"))?;
+    let v: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid size {text:?} (try 8M, 512K, 1G)"))?;
     v.checked_mul(mult).ok_or_else(|| format!("size {text:?} too large"))
 }
 

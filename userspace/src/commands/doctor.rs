@@ -51,7 +51,11 @@ fn predicted(plan: &ProbePlan) -> CoverageStatus {
             reasons: plan
                 .candidates
                 .iter()
-                .flat_map(|c| c.missing().into_iter().map(move |m| format!("{}: {m}", c.candidate.label)))
+                .flat_map(|c| {
+                    c.missing()
+                        .into_iter()
+                        .map(move |m| format!("{}: {m}", c.candidate.label))
+                })
                 .collect(),
         },
     }
@@ -60,9 +64,15 @@ fn predicted(plan: &ProbePlan) -> CoverageStatus {
 fn generation_text(g: KernelGeneration) -> &'static str {
     match g {
         KernelGeneration::OldPath => "old LPM path (<= 5.10 shape: rtas_percpu_suspend_me, no cancel)",
-        KernelGeneration::NewPath => "new LPM path (>= 5.11 shape: pseries_migrate_partition, do_join, cancel on error)",
-        KernelGeneration::PseriesUnknown => "pseries, but no LPM function found in kallsyms (inlined?): hcall/RTAS probes only",
-        KernelGeneration::NotPseries => "not a pseries partition: LPM probes do not apply; CPU hotplug and IPI probes only",
+        KernelGeneration::NewPath => {
+            "new LPM path (>= 5.11 shape: pseries_migrate_partition, do_join, cancel on error)"
+        }
+        KernelGeneration::PseriesUnknown => {
+            "pseries, but no LPM function found in kallsyms (inlined?): hcall/RTAS probes only"
+        }
+        KernelGeneration::NotPseries => {
+            "not a pseries partition: LPM probes do not apply; CPU hotplug and IPI probes only"
+        }
     }
 }
 
@@ -75,14 +85,43 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     let plans = probes::resolve(&facts);
     let privilege = probes::privileges::check();
     let (coverage, mode): (Vec<ProbeCoverage>, String) = if args.no_attach {
-        (plans.iter().map(|p| ProbeCoverage { probe: p.spec.name.into(), status: predicted(p) }).collect(), "predicted from kernel facts (--no-attach)".into())
+        (
+            plans
+                .iter()
+                .map(|p| ProbeCoverage {
+                    probe: p.spec.name.into(),
+                    status: predicted(p),
+                })
+                .collect(),
+            "predicted from kernel facts (--no-attach)".into(),
+        )
     } else if let Err(why) = &privilege {
-        (plans.iter().map(|p| ProbeCoverage { probe: p.spec.name.into(), status: predicted(p) }).collect(), format!("predicted from kernel facts; not attached: {why}"))
+        (
+            plans
+                .iter()
+                .map(|p| ProbeCoverage {
+                    probe: p.spec.name.into(),
+                    status: predicted(p),
+                })
+                .collect(),
+            format!("predicted from kernel facts; not attached: {why}"),
+        )
     } else {
-        match probes::attach::attach(&plans, &AttachOptions::default(), facts.suspend_me_token, facts.has_boot_clock()) {
+        match probes::attach::attach(
+            &plans,
+            &AttachOptions::default(),
+            facts.suspend_me_token,
+            facts.has_boot_clock(),
+        ) {
             Ok(attached) => (attached.coverage.clone(), "attached and detached for real".into()),
             Err(e) => (
-                plans.iter().map(|p| ProbeCoverage { probe: p.spec.name.into(), status: predicted(p) }).collect(),
+                plans
+                    .iter()
+                    .map(|p| ProbeCoverage {
+                        probe: p.spec.name.into(),
+                        status: predicted(p),
+                    })
+                    .collect(),
                 format!("predicted from kernel facts; attaching failed: {e}"),
             ),
         }
@@ -117,18 +156,64 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     writeln!(out, "platform     {}", generation_text(facts.generation()))?;
     writeln!(out, "BTF          {}", yn(facts.btf))?;
     writeln!(out, "kprobes      {}", yn(facts.kprobes))?;
-    writeln!(out, "tracefs      {}", facts.tracefs.as_deref().unwrap_or("not available"))?;
-    writeln!(out, "BPF JIT      {}", facts.jit.as_deref().map(|j| if j == "0" { "off (bpf_jit_enable=0: probes run interpreted, slower)" } else { "on" }).unwrap_or("unknown"))?;
-    writeln!(out, "lockdown     {}", facts.lockdown.as_deref().unwrap_or("none/unknown"))?;
-    writeln!(out, "clock        {}", if facts.has_boot_clock() { "CLOCK_BOOTTIME (suspend time counted)" } else { "CLOCK_MONOTONIC (kernel < 5.8: suspend time not counted)" })?;
+    writeln!(
+        out,
+        "tracefs      {}",
+        facts.tracefs.as_deref().unwrap_or("not available")
+    )?;
+    writeln!(
+        out,
+        "BPF JIT      {}",
+        facts
+            .jit
+            .as_deref()
+            .map(|j| if j == "0" {
+                "off (bpf_jit_enable=0: probes run interpreted, slower)"
+            } else {
+                "on"
+            })
+            .unwrap_or("unknown")
+    )?;
+    writeln!(
+        out,
+        "lockdown     {}",
+        facts.lockdown.as_deref().unwrap_or("none/unknown")
+    )?;
+    writeln!(
+        out,
+        "clock        {}",
+        if facts.has_boot_clock() {
+            "CLOCK_BOOTTIME (suspend time counted)"
+        } else {
+            "CLOCK_MONOTONIC (kernel < 5.8: suspend time not counted)"
+        }
+    )?;
     if facts.pseries {
-        writeln!(out, "suspend-me   {}", facts.suspend_me_token.map(|t| format!("RTAS token {t:#x}")).unwrap_or("no ibm,suspend-me token in the device tree".into()))?;
+        writeln!(
+            out,
+            "suspend-me   {}",
+            facts
+                .suspend_me_token
+                .map(|t| format!("RTAS token {t:#x}"))
+                .unwrap_or("no ibm,suspend-me token in the device tree".into())
+        )?;
     }
-    writeln!(out, "privileges   {}", match &privilege { Ok(()) => "ok".to_string(), Err(e) => e.clone() })?;
+    writeln!(
+        out,
+        "privileges   {}",
+        match &privilege {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.clone(),
+        }
+    )?;
     writeln!(out, "\nprobes ({mode}):")?;
     for c in &coverage {
         match &c.status {
-            CoverageStatus::Attached { candidate, hooks, partial } => {
+            CoverageStatus::Attached {
+                candidate,
+                hooks,
+                partial,
+            } => {
                 writeln!(out, "  ok    {:<12} via {candidate}: {}", c.probe, hooks.join(", "))?;
                 for p in partial {
                     writeln!(out, "          (optional hook skipped: {p})")?;
@@ -165,7 +250,14 @@ pub fn write_catalogue_markdown(out: &mut impl Write) -> anyhow::Result<()> {
             let hooks: Vec<String> = c
                 .hooks
                 .iter()
-                .map(|h| format!("`{}` ({}){}", h.hook.describe(), h.program, if h.required { "" } else { ", optional" }))
+                .map(|h| {
+                    format!(
+                        "`{}` ({}){}",
+                        h.hook.describe(),
+                        h.program,
+                        if h.required { "" } else { ", optional" }
+                    )
+                })
                 .collect();
             writeln!(out, "| {} | {} | {} |", i + 1, c.label, hooks.join("<br>"))?;
         }

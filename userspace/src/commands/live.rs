@@ -9,10 +9,10 @@ use clap::Args;
 
 use crate::analysis::Thresholds;
 use crate::capture::{Capture, Sink};
-use crate::watch::{finding_line, Watch};
 use crate::events::{session::SessionInfo, Event};
 use crate::record::{Writer, WriterOptions};
 use crate::views::event_line::{write_event, LineFormat};
+use crate::watch::{finding_line, Watch};
 
 use super::common::{parse_duration, ProbeArgs};
 
@@ -90,16 +90,26 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         session.coverage.len()
     );
     let record = match &args.record {
-        Some(path) => Some(Writer::create(path, &session, WriterOptions {
-            force: args.force,
-            block_interval: super::record::CRASH_BLOCK_INTERVAL,
-            ..WriterOptions::default()
-        })?),
+        Some(path) => Some(Writer::create(
+            path,
+            &session,
+            WriterOptions {
+                force: args.force,
+                block_interval: super::record::CRASH_BLOCK_INTERVAL,
+                ..WriterOptions::default()
+            },
+        )?),
         None => None,
     };
     let watch = Watch::new(&session, Thresholds::default());
     let stdout = io::stdout();
-    let mut sink = LineSink { out: BufWriter::with_capacity(1 << 16, stdout.lock()), session, format: args.format, record, watch };
+    let mut sink = LineSink {
+        out: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        session,
+        format: args.format,
+        record,
+        watch,
+    };
     let result = capture.run(&mut sink).await;
     if let Some(w) = sink.record.take() {
         let s = w.finish()?;
@@ -121,11 +131,18 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         summary.events,
         summary.elapsed.as_secs_f64(),
         summary.lost,
-        if summary.late > 0 { format!(", {} arrived after the reorder window", summary.late) } else { String::new() }
+        if summary.late > 0 {
+            format!(", {} arrived after the reorder window", summary.late)
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }

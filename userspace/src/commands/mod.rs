@@ -2,10 +2,10 @@
 //! sources to views; the logic lives in the layers below.
 pub mod common;
 pub mod doctor;
-pub mod live;
-pub mod record;
-pub mod report;
 pub mod dump;
 pub mod info;
+pub mod live;
+pub mod record;
 pub mod replay;
+pub mod report;
 pub mod tui_live;

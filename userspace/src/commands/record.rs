@@ -10,9 +10,9 @@ use clap::Args;
 
 use crate::analysis::Thresholds;
 use crate::capture::{Capture, Sink};
-use crate::watch::{finding_line, Watch};
 use crate::events::Event;
 use crate::record::{Writer, WriterOptions};
+use crate::watch::{finding_line, Watch};
 
 use super::common::{parse_duration, parse_size, ProbeArgs};
 
@@ -45,9 +45,15 @@ pub struct RecordArgs {
 
 /// `lpmtrace-<host>-<YYYYmmddTHHMMSSZ>.lpmt`.
 pub fn default_name(host: &str) -> PathBuf {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (y, mo, d, h, mi, s) = civil_from_unix(secs);
-    let host: String = host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let host: String = host
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
     PathBuf::from(format!("lpmtrace-{host}-{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z.lpmt"))
 }
 
@@ -65,7 +71,14 @@ pub fn civil_from_unix(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 struct RecordSink {
@@ -144,7 +157,11 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// Runs `record`.
@@ -204,7 +221,11 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
             capture_summary.elapsed.as_secs_f64(),
             summary.path.display(),
             human_bytes(summary.bytes),
-            if summary.events > 0 { summary.bytes as f64 / summary.events as f64 } else { 0.0 },
+            if summary.events > 0 {
+                summary.bytes as f64 / summary.events as f64
+            } else {
+                0.0
+            },
             if full { "; stopped at --max-size" } else { "" }
         );
     }

@@ -8,8 +8,8 @@
 use lpmtrace_common as raw;
 
 use super::{
-    Comm, CpuDownVia, CpuMask, CpumaskOp, Event, EventKind, IpiHandleVia, IpiSendVia, JoinPath,
-    OnlineVia, TriggerSource,
+    Comm, CpuDownVia, CpuMask, CpumaskOp, Event, EventKind, IpiHandleVia, IpiSendVia, JoinPath, OnlineVia,
+    TriggerSource,
 };
 
 /// Why a record could not be decoded.
@@ -44,7 +44,11 @@ pub enum DecodeError {
 fn read<T: Copy>(bytes: &[u8], kind: u16) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
     if bytes.len() < need {
-        return Err(DecodeError::Short { kind, len: bytes.len(), need });
+        return Err(DecodeError::Short {
+            kind,
+            len: bytes.len(),
+            need,
+        });
     }
     // SAFETY: the length is checked above; T is a repr(C) plain-data record
     // from lpmtrace-common for which every byte pattern is valid.
@@ -137,7 +141,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let kind = match k {
         raw::KIND_LOST => {
             let r: raw::LostRecord = read(bytes, k)?;
-            EventKind::Lost { count: r.count, first_ts_ns: r.first_ts_ns, last_ts_ns: r.last_ts_ns }
+            EventKind::Lost {
+                count: r.count,
+                first_ts_ns: r.first_ts_ns,
+                last_ts_ns: r.last_ts_ns,
+            }
         }
         raw::KIND_TRIGGER_ENTER => {
             let r: raw::TriggerRecord = read(bytes, k)?;
@@ -147,24 +155,47 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 let len = (r.buf_len as usize).min(r.buf.len());
                 parse_stream_id(&r.buf[..len])
             };
-            EventKind::TriggerEnter { source: trigger_source(r.source), stream_id, comm: Comm(r.comm) }
+            EventKind::TriggerEnter {
+                source: trigger_source(r.source),
+                stream_id,
+                comm: Comm(r.comm),
+            }
         }
         raw::KIND_TRIGGER_EXIT => {
             let r: raw::TriggerRecord = read(bytes, k)?;
-            EventKind::TriggerExit { source: trigger_source(r.source), ret: r.ret }
+            EventKind::TriggerExit {
+                source: trigger_source(r.source),
+                ret: r.ret,
+            }
         }
-        raw::KIND_MIGRATE_ENTER => EventKind::MigrateEnter { handle: read::<raw::CallRecord>(bytes, k)?.arg0 },
-        raw::KIND_MIGRATE_EXIT => EventKind::MigrateExit { ret: read::<raw::CallRecord>(bytes, k)?.ret },
-        raw::KIND_SUSPEND_ENTER => EventKind::SuspendEnter { arg0: read::<raw::CallRecord>(bytes, k)?.arg0 },
-        raw::KIND_SUSPEND_EXIT => EventKind::SuspendExit { ret: read::<raw::CallRecord>(bytes, k)?.ret },
-        raw::KIND_JOIN_ENTER => EventKind::JoinEnter { path: join_path(read::<raw::JoinRecord>(bytes, k)?.path) },
+        raw::KIND_MIGRATE_ENTER => EventKind::MigrateEnter {
+            handle: read::<raw::CallRecord>(bytes, k)?.arg0,
+        },
+        raw::KIND_MIGRATE_EXIT => EventKind::MigrateExit {
+            ret: read::<raw::CallRecord>(bytes, k)?.ret,
+        },
+        raw::KIND_SUSPEND_ENTER => EventKind::SuspendEnter {
+            arg0: read::<raw::CallRecord>(bytes, k)?.arg0,
+        },
+        raw::KIND_SUSPEND_EXIT => EventKind::SuspendExit {
+            ret: read::<raw::CallRecord>(bytes, k)?.ret,
+        },
+        raw::KIND_JOIN_ENTER => EventKind::JoinEnter {
+            path: join_path(read::<raw::JoinRecord>(bytes, k)?.path),
+        },
         raw::KIND_JOIN_EXIT => {
             let r: raw::JoinRecord = read(bytes, k)?;
-            EventKind::JoinExit { path: join_path(r.path), ret: r.ret }
+            EventKind::JoinExit {
+                path: join_path(r.path),
+                ret: r.ret,
+            }
         }
         raw::KIND_HCALL_ENTER => {
             let r: raw::HcallEnterRecord = read(bytes, k)?;
-            EventKind::HcallEnter { opcode: r.opcode, args: r.args }
+            EventKind::HcallEnter {
+                opcode: r.opcode,
+                args: r.args,
+            }
         }
         raw::KIND_HCALL_EXIT => {
             let r: raw::HcallExitRecord = read(bytes, k)?;
@@ -174,23 +205,44 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 retbuf0: (r.has_retbuf != 0).then_some(r.retbuf0),
             }
         }
-        raw::KIND_RTAS_ENTER => EventKind::RtasEnter { token: read::<raw::RtasRecord>(bytes, k)?.token },
+        raw::KIND_RTAS_ENTER => EventKind::RtasEnter {
+            token: read::<raw::RtasRecord>(bytes, k)?.token,
+        },
         raw::KIND_RTAS_EXIT => {
             let r: raw::RtasRecord = read(bytes, k)?;
-            EventKind::RtasExit { token: r.token, status: r.status }
+            EventKind::RtasExit {
+                token: r.token,
+                status: r.status,
+            }
         }
-        raw::KIND_CPUMASK_ENTER => EventKind::CpumaskEnter { op: cpumask_op(read::<raw::CpumaskRecord>(bytes, k)?.op) },
+        raw::KIND_CPUMASK_ENTER => EventKind::CpumaskEnter {
+            op: cpumask_op(read::<raw::CpumaskRecord>(bytes, k)?.op),
+        },
         raw::KIND_CPUMASK_EXIT => {
             let r: raw::CpumaskRecord = read(bytes, k)?;
-            EventKind::CpumaskExit { op: cpumask_op(r.op), ret: r.ret }
+            EventKind::CpumaskExit {
+                op: cpumask_op(r.op),
+                ret: r.ret,
+            }
         }
         raw::KIND_HOTPLUG_ENTER => {
             let r: raw::HotplugRecord = read(bytes, k)?;
-            EventKind::HotplugEnter { target_cpu: r.target_cpu, target: r.state, idx: r.idx, multi: r.ret != 0, fun: r.fun }
+            EventKind::HotplugEnter {
+                target_cpu: r.target_cpu,
+                target: r.state,
+                idx: r.idx,
+                multi: r.ret != 0,
+                fun: r.fun,
+            }
         }
         raw::KIND_HOTPLUG_EXIT => {
             let r: raw::HotplugRecord = read(bytes, k)?;
-            EventKind::HotplugExit { target_cpu: r.target_cpu, state: r.state, idx: r.idx, ret: r.ret }
+            EventKind::HotplugExit {
+                target_cpu: r.target_cpu,
+                state: r.state,
+                idx: r.idx,
+                ret: r.ret,
+            }
         }
         raw::KIND_CPU_DOWN_ENTER => {
             let r: raw::CpuDownRecord = read(bytes, k)?;
@@ -202,31 +254,57 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         }
         raw::KIND_CPU_DOWN_EXIT => {
             let r: raw::CpuDownRecord = read(bytes, k)?;
-            EventKind::CpuDownExit { via: cpu_down_via(r.via), ret: r.ret }
+            EventKind::CpuDownExit {
+                via: cpu_down_via(r.via),
+                ret: r.ret,
+            }
         }
         raw::KIND_CPU_ONLINE => {
             let r: raw::CpuOnlineRecord = read(bytes, k)?;
-            EventKind::CpuOnline { target_cpu: r.target_cpu, online: r.online != 0, via: online_via(r.via) }
+            EventKind::CpuOnline {
+                target_cpu: r.target_cpu,
+                online: r.online != 0,
+                via: online_via(r.via),
+            }
         }
         raw::KIND_IPI_SEND => {
             let r: raw::IpiSendRecord = read(bytes, k)?;
-            EventKind::IpiSend { target_cpu: r.target_cpu, callback: r.callback, via: ipi_send_via(r.via) }
+            EventKind::IpiSend {
+                target_cpu: r.target_cpu,
+                callback: r.callback,
+                via: ipi_send_via(r.via),
+            }
         }
         raw::KIND_IPI_SEND_MASK => {
             let r: raw::IpiSendMaskRecord = read(bytes, k)?;
-            EventKind::IpiSendMask { mask: CpuMask(r.mask), callback: r.callback, via: ipi_send_via(r.via) }
+            EventKind::IpiSendMask {
+                mask: CpuMask(r.mask),
+                callback: r.callback,
+                via: ipi_send_via(r.via),
+            }
         }
         raw::KIND_IPI_HANDLE_ENTER => {
             let r: raw::IpiHandleRecord = read(bytes, k)?;
-            EventKind::IpiHandleEnter { func: r.func, via: ipi_handle_via(r.via) }
+            EventKind::IpiHandleEnter {
+                func: r.func,
+                via: ipi_handle_via(r.via),
+            }
         }
         raw::KIND_IPI_HANDLE_EXIT => {
             let r: raw::IpiHandleRecord = read(bytes, k)?;
-            EventKind::IpiHandleExit { func: r.func, via: ipi_handle_via(r.via) }
+            EventKind::IpiHandleExit {
+                func: r.func,
+                via: ipi_handle_via(r.via),
+            }
         }
         kind => return Err(DecodeError::UnknownKind { kind }),
     };
-    Ok(Event { ts_ns: hdr.ts_ns, cpu: hdr.cpu as u32, tid: hdr.tid, kind })
+    Ok(Event {
+        ts_ns: hdr.ts_ns,
+        cpu: hdr.cpu as u32,
+        tid: hdr.tid,
+        kind,
+    })
 }
 
 #[cfg(test)]
@@ -241,7 +319,12 @@ mod tests {
     #[test]
     fn decodes_hotplug_enter() {
         let rec = raw::HotplugRecord {
-            header: raw::RecordHeader { ts_ns: 42, kind: raw::KIND_HOTPLUG_ENTER, cpu: 1, tid: 7 },
+            header: raw::RecordHeader {
+                ts_ns: 42,
+                kind: raw::KIND_HOTPLUG_ENTER,
+                cpu: 1,
+                tid: 7,
+            },
             target_cpu: 1,
             state: 0,
             idx: 146,
@@ -253,16 +336,35 @@ mod tests {
         assert_eq!(ev.cpu, 1);
         assert_eq!(
             ev.kind,
-            EventKind::HotplugEnter { target_cpu: 1, target: 0, idx: 146, multi: false, fun: 0xdead }
+            EventKind::HotplugEnter {
+                target_cpu: 1,
+                target: 0,
+                idx: 146,
+                multi: false,
+                fun: 0xdead
+            }
         );
     }
 
     #[test]
     fn short_and_unknown_records_are_errors() {
         assert!(matches!(decode(&[0; 3]), Err(DecodeError::ShortHeader { .. })));
-        let hdr = raw::RecordHeader { ts_ns: 1, kind: raw::KIND_IPI_SEND, cpu: 0, tid: 0 };
-        assert!(matches!(decode(&bytes_of(&hdr)), Err(DecodeError::Short { kind: 60, .. })));
-        let hdr = raw::RecordHeader { ts_ns: 1, kind: 999, cpu: 0, tid: 0 };
+        let hdr = raw::RecordHeader {
+            ts_ns: 1,
+            kind: raw::KIND_IPI_SEND,
+            cpu: 0,
+            tid: 0,
+        };
+        assert!(matches!(
+            decode(&bytes_of(&hdr)),
+            Err(DecodeError::Short { kind: 60, .. })
+        ));
+        let hdr = raw::RecordHeader {
+            ts_ns: 1,
+            kind: 999,
+            cpu: 0,
+            tid: 0,
+        };
         assert_eq!(decode(&bytes_of(&hdr)), Err(DecodeError::UnknownKind { kind: 999 }));
     }
 
@@ -278,7 +380,12 @@ mod tests {
     #[test]
     fn sysfs_trigger_reads_stream_id_from_text() {
         let mut rec = raw::TriggerRecord {
-            header: raw::RecordHeader { ts_ns: 5, kind: raw::KIND_TRIGGER_ENTER, cpu: 0, tid: 9 },
+            header: raw::RecordHeader {
+                ts_ns: 5,
+                kind: raw::KIND_TRIGGER_ENTER,
+                cpu: 0,
+                tid: 9,
+            },
             source: raw::trigger_source::SYSFS,
             ..Default::default()
         };
@@ -287,7 +394,11 @@ mod tests {
         rec.comm[..6].copy_from_slice(b"drmgr\0");
         let ev = decode(&bytes_of(&rec)).unwrap();
         match ev.kind {
-            EventKind::TriggerEnter { source, stream_id, comm } => {
+            EventKind::TriggerEnter {
+                source,
+                stream_id,
+                comm,
+            } => {
                 assert_eq!(source, TriggerSource::Sysfs);
                 assert_eq!(stream_id, Some(2));
                 assert_eq!(comm.as_text(), "drmgr");

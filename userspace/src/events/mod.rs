@@ -385,12 +385,26 @@ impl EventKind {
     pub fn phase(&self) -> Phase {
         use EventKind::*;
         match self {
-            TriggerEnter { .. } | MigrateEnter { .. } | SuspendEnter { .. } | JoinEnter { .. }
-            | HcallEnter { .. } | RtasEnter { .. } | CpumaskEnter { .. }
-            | HotplugEnter { .. } | CpuDownEnter { .. } | IpiHandleEnter { .. } => Phase::Enter,
-            TriggerExit { .. } | MigrateExit { .. } | SuspendExit { .. } | JoinExit { .. }
-            | HcallExit { .. } | RtasExit { .. } | CpumaskExit { .. } | HotplugExit { .. }
-            | CpuDownExit { .. } | IpiHandleExit { .. } => Phase::Exit,
+            TriggerEnter { .. }
+            | MigrateEnter { .. }
+            | SuspendEnter { .. }
+            | JoinEnter { .. }
+            | HcallEnter { .. }
+            | RtasEnter { .. }
+            | CpumaskEnter { .. }
+            | HotplugEnter { .. }
+            | CpuDownEnter { .. }
+            | IpiHandleEnter { .. } => Phase::Enter,
+            TriggerExit { .. }
+            | MigrateExit { .. }
+            | SuspendExit { .. }
+            | JoinExit { .. }
+            | HcallExit { .. }
+            | RtasExit { .. }
+            | CpumaskExit { .. }
+            | HotplugExit { .. }
+            | CpuDownExit { .. }
+            | IpiHandleExit { .. } => Phase::Exit,
             Lost { .. } | CpuOnline { .. } | IpiSend { .. } | IpiSendMask { .. } => Phase::Event,
         }
     }

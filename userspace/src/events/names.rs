@@ -115,7 +115,8 @@ pub fn rtas_suspend_status_name(status: i32) -> Option<&'static str> {
 
 /// Linux errno names for the values the LPM path returns.
 pub fn errno_name(ret: i64) -> Option<&'static str> {
-    Some(match -ret {
+    // checked_neg: a corrupt record may carry i64::MIN.
+    Some(match ret.checked_neg()? {
         1 => "EPERM",
         2 => "ENOENT",
         5 => "EIO",

@@ -91,8 +91,14 @@ pub struct AttachedProbes {
 impl AttachedProbes {
     /// Takes the ring buffer of events (call once).
     pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, AttachError> {
-        let map = self.ebpf.take_map(MAP_EVENTS).ok_or(AttachError::MissingMap(MAP_EVENTS))?;
-        RingBuf::try_from(map).map_err(|source| AttachError::Map { map: MAP_EVENTS, source })
+        let map = self
+            .ebpf
+            .take_map(MAP_EVENTS)
+            .ok_or(AttachError::MissingMap(MAP_EVENTS))?;
+        RingBuf::try_from(map).map_err(|source| AttachError::Map {
+            map: MAP_EVENTS,
+            source,
+        })
     }
 
     /// Takes the per-CPU loss counters (call once).
@@ -132,11 +138,19 @@ pub fn attach(
         .map_err(AttachError::Load)?;
 
     {
-        let map = ebpf.map_mut(MAP_HCALL_FILTER).ok_or(AttachError::MissingMap(MAP_HCALL_FILTER))?;
+        let map = ebpf
+            .map_mut(MAP_HCALL_FILTER)
+            .ok_or(AttachError::MissingMap(MAP_HCALL_FILTER))?;
         let mut filter: BpfHashMap<&mut MapData, u32, u8> =
-            BpfHashMap::try_from(map).map_err(|source| AttachError::Map { map: MAP_HCALL_FILTER, source })?;
+            BpfHashMap::try_from(map).map_err(|source| AttachError::Map {
+                map: MAP_HCALL_FILTER,
+                source,
+            })?;
         for &op in &options.hcall_filter {
-            filter.insert(op, 1, 0).map_err(|source| AttachError::Map { map: MAP_HCALL_FILTER, source })?;
+            filter.insert(op, 1, 0).map_err(|source| AttachError::Map {
+                map: MAP_HCALL_FILTER,
+                source,
+            })?;
         }
     }
 
@@ -156,19 +170,31 @@ pub fn attach(
     if !coverage.iter().any(ProbeCoverage::attached) {
         return Err(AttachError::NothingAttached);
     }
-    Ok(AttachedProbes { ebpf, coverage, boot_clock })
+    Ok(AttachedProbes {
+        ebpf,
+        coverage,
+        boot_clock,
+    })
 }
 
 fn attach_probe(ebpf: &mut Ebpf, loaded: &mut BTreeSet<&'static str>, plan: &ProbePlan) -> CoverageStatus {
     let mut reasons = Vec::new();
     for cand in &plan.candidates {
         if !cand.viable() {
-            reasons.extend(cand.missing().into_iter().map(|m| format!("{}: {m}", cand.candidate.label)));
+            reasons.extend(
+                cand.missing()
+                    .into_iter()
+                    .map(|m| format!("{}: {m}", cand.candidate.label)),
+            );
             continue;
         }
         match attach_candidate(ebpf, loaded, cand) {
             Ok((hooks, partial)) => {
-                return CoverageStatus::Attached { candidate: cand.candidate.label.to_string(), hooks, partial };
+                return CoverageStatus::Attached {
+                    candidate: cand.candidate.label.to_string(),
+                    hooks,
+                    partial,
+                };
             }
             Err(why) => reasons.push(format!("{}: {why}", cand.candidate.label)),
         }
@@ -222,8 +248,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn attach_hook(ebpf: &mut Ebpf, loaded: &mut BTreeSet<&'static str>, program: &'static str, hook: &Hook) -> Result<Link, String> {
-    let prog = ebpf.program_mut(program).ok_or_else(|| format!("program {program} not in the eBPF object"))?;
+fn attach_hook(
+    ebpf: &mut Ebpf,
+    loaded: &mut BTreeSet<&'static str>,
+    program: &'static str,
+    hook: &Hook,
+) -> Result<Link, String> {
+    let prog = ebpf
+        .program_mut(program)
+        .ok_or_else(|| format!("program {program} not in the eBPF object"))?;
     let first = !loaded.contains(program);
     let link = match *hook {
         Hook::RawTracepoint { name, .. } => {
@@ -264,7 +297,10 @@ fn detach_all(ebpf: &mut Ebpf, links: Vec<Link>) {
         // Detach failures here only mean the link is already gone.
         match link {
             Link::RawTp(prog, id) => {
-                if let Some(p) = ebpf.program_mut(prog).and_then(|p| <&mut RawTracePoint>::try_from(p).ok()) {
+                if let Some(p) = ebpf
+                    .program_mut(prog)
+                    .and_then(|p| <&mut RawTracePoint>::try_from(p).ok())
+                {
                     let _ = p.detach(id);
                 }
             }
@@ -285,7 +321,10 @@ fn detach_all(ebpf: &mut Ebpf, links: Vec<Link>) {
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK (64 KiB by
 /// default: loads fail with EPERM); newer ones use memcg and ignore it.
 fn raise_memlock_limit() {
-    let rlim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: setrlimit with a valid struct; failure is harmless here.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
     if rc != 0 {

@@ -113,23 +113,43 @@ pub struct ProbeSpec {
 }
 
 const fn raw_tp(group: &'static str, name: &'static str, program: &'static str) -> HookSpec {
-    HookSpec { hook: Hook::RawTracepoint { group, name }, program, required: true }
+    HookSpec {
+        hook: Hook::RawTracepoint { group, name },
+        program,
+        required: true,
+    }
 }
 
 const fn tp(group: &'static str, name: &'static str, program: &'static str) -> HookSpec {
-    HookSpec { hook: Hook::Tracepoint { group, name }, program, required: true }
+    HookSpec {
+        hook: Hook::Tracepoint { group, name },
+        program,
+        required: true,
+    }
 }
 
 const fn kprobe(symbol: &'static str, program: &'static str) -> HookSpec {
-    HookSpec { hook: Hook::Kprobe { symbol, offset: 0 }, program, required: true }
+    HookSpec {
+        hook: Hook::Kprobe { symbol, offset: 0 },
+        program,
+        required: true,
+    }
 }
 
 const fn kprobe_at(symbol: &'static str, offset: u64, program: &'static str) -> HookSpec {
-    HookSpec { hook: Hook::Kprobe { symbol, offset }, program, required: true }
+    HookSpec {
+        hook: Hook::Kprobe { symbol, offset },
+        program,
+        required: true,
+    }
 }
 
 const fn kretprobe(symbol: &'static str, program: &'static str) -> HookSpec {
-    HookSpec { hook: Hook::Kretprobe { symbol }, program, required: true }
+    HookSpec {
+        hook: Hook::Kretprobe { symbol },
+        program,
+        required: true,
+    }
 }
 
 const fn optional(mut spec: HookSpec) -> HookSpec {
@@ -336,10 +356,19 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), PROBES.len());
         for p in PROBES {
-            assert!(crate::events::PROBE_NAMES.contains(&p.name), "{} not in PROBE_NAMES", p.name);
+            assert!(
+                crate::events::PROBE_NAMES.contains(&p.name),
+                "{} not in PROBE_NAMES",
+                p.name
+            );
             assert!(!p.candidates.is_empty(), "{} has no candidate", p.name);
             for c in p.candidates {
-                assert!(c.hooks.iter().any(|h| h.required) || c.hooks.len() > 1, "{}: {} has nothing to attach", p.name, c.label);
+                assert!(
+                    c.hooks.iter().any(|h| h.required) || c.hooks.len() > 1,
+                    "{}: {} has nothing to attach",
+                    p.name,
+                    c.label
+                );
             }
         }
     }
@@ -356,7 +385,12 @@ mod tests {
         for p in PROBES {
             for c in p.candidates {
                 for h in c.hooks {
-                    assert!(sources.contains(&format!("pub fn {}(", h.program)), "program {} of {} missing", h.program, p.name);
+                    assert!(
+                        sources.contains(&format!("pub fn {}(", h.program)),
+                        "program {} of {} missing",
+                        h.program,
+                        p.name
+                    );
                 }
             }
         }

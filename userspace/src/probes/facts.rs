@@ -99,7 +99,9 @@ impl KernelFacts {
             hotplug_states: read_trim("/sys/devices/system/cpu/hotplug/states")
                 .map(|s| parse_hotplug_states(&s))
                 .unwrap_or_default(),
-            possible_cpus: read_trim("/sys/devices/system/cpu/possible").map(|s| count_cpu_list(&s)).unwrap_or(0),
+            possible_cpus: read_trim("/sys/devices/system/cpu/possible")
+                .map(|s| count_cpu_list(&s))
+                .unwrap_or(0),
             ..KernelFacts::default()
         };
         if let Some(dir) = &tracefs {
@@ -121,9 +123,13 @@ impl KernelFacts {
             KernelGeneration::NotPseries
         } else if self.has_symbol("rtas_percpu_suspend_me") {
             KernelGeneration::OldPath
-        } else if ["do_join", "pseries_migrate_partition", "rtas_syscall_dispatch_ibm_suspend_me"]
-            .iter()
-            .any(|s| self.has_symbol(s))
+        } else if [
+            "do_join",
+            "pseries_migrate_partition",
+            "rtas_syscall_dispatch_ibm_suspend_me",
+        ]
+        .iter()
+        .any(|s| self.has_symbol(s))
         {
             KernelGeneration::NewPath
         } else {
@@ -159,7 +165,10 @@ impl KernelFacts {
             Symbols,
             States,
         }
-        let mut facts = KernelFacts { tracefs: Some("described".into()), ..KernelFacts::default() };
+        let mut facts = KernelFacts {
+            tracefs: Some("described".into()),
+            ..KernelFacts::default()
+        };
         let mut section = Section::Keys;
         for (n, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -244,7 +253,15 @@ pub fn find_or_mount_tracefs() -> Option<String> {
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: plain mount(2) of tracefs with static C strings.
-    let rc = unsafe { libc::mount(c"nodev".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     (rc == 0 && Path::new("/sys/kernel/tracing/available_events").exists()).then(|| "/sys/kernel/tracing".to_string())
 }
 
@@ -273,7 +290,10 @@ pub fn parse_hotplug_states(text: &str) -> Vec<HotplugState> {
     text.lines()
         .filter_map(|line| {
             let (idx, name) = line.split_once(':')?;
-            Some(HotplugState { idx: idx.trim().parse().ok()?, name: name.trim().to_string() })
+            Some(HotplugState {
+                idx: idx.trim().parse().ok()?,
+                name: name.trim().to_string(),
+            })
         })
         .collect()
 }
@@ -301,7 +321,13 @@ mod tests {
     fn parses_states_cpu_lists_and_lockdown() {
         let s = parse_hotplug_states("  0: offline\n146: cpu:teardown\n237: online\n");
         assert_eq!(s.len(), 3);
-        assert_eq!(s[1], HotplugState { idx: 146, name: "cpu:teardown".into() });
+        assert_eq!(
+            s[1],
+            HotplugState {
+                idx: 146,
+                name: "cpu:teardown".into()
+            }
+        );
         assert_eq!(count_cpu_list("0-3,8,10-11\n"), 7);
         assert_eq!(count_cpu_list("0"), 1);
         assert_eq!(lockdown_selected("none [integrity] confidentiality"), "integrity");

@@ -113,7 +113,14 @@ pub fn resolve(facts: &KernelFacts) -> Vec<ProbePlan> {
 /// Resolves one catalogue entry against `facts` (pure).
 pub fn resolve_one(spec: &'static ProbeSpec, facts: &KernelFacts) -> ProbePlan {
     let not_applicable = (spec.scope == Scope::Pseries && !facts.pseries).then(|| {
-        format!("not a pseries partition ({}): LPM does not exist here", if facts.arch.is_empty() { "unknown arch" } else { &facts.arch })
+        format!(
+            "not a pseries partition ({}): LPM does not exist here",
+            if facts.arch.is_empty() {
+                "unknown arch"
+            } else {
+                &facts.arch
+            }
+        )
     });
     let candidates = spec
         .candidates
@@ -123,9 +130,16 @@ pub fn resolve_one(spec: &'static ProbeSpec, facts: &KernelFacts) -> ProbePlan {
             hooks: candidate
                 .hooks
                 .iter()
-                .map(|h| HookPlan { spec: *h, availability: availability(&h.hook, facts) })
+                .map(|h| HookPlan {
+                    spec: *h,
+                    availability: availability(&h.hook, facts),
+                })
                 .collect(),
         })
         .collect();
-    ProbePlan { spec, not_applicable, candidates }
+    ProbePlan {
+        spec,
+        not_applicable,
+        candidates,
+    }
 }

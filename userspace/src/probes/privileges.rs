@@ -36,7 +36,8 @@ pub fn missing_for_tracing(caps: u64) -> Vec<&'static str> {
 
 /// Checks the running process; `Err` carries a message for the user.
 pub fn check() -> Result<(), String> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
     let caps = effective_caps(&status).ok_or("no CapEff line in /proc/self/status")?;
     let missing = missing_for_tracing(caps);
     if missing.is_empty() {
@@ -57,7 +58,10 @@ mod tests {
 
     #[test]
     fn names_missing_capabilities() {
-        assert_eq!(effective_caps("Name:\tx\nCapEff:\t000001ffffffffff\n"), Some(0x1ffffffffff));
+        assert_eq!(
+            effective_caps("Name:\tx\nCapEff:\t000001ffffffffff\n"),
+            Some(0x1ffffffffff)
+        );
         assert!(missing_for_tracing(0x1ffffffffff).is_empty());
         assert_eq!(missing_for_tracing(0), vec!["CAP_BPF", "CAP_PERFMON"]);
         assert_eq!(missing_for_tracing(1 << CAP_BPF), vec!["CAP_PERFMON"]);

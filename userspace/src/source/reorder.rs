@@ -55,7 +55,14 @@ pub struct ReorderBuffer {
 impl ReorderBuffer {
     /// A buffer that holds events for `window_ns`.
     pub fn new(window_ns: u64) -> Self {
-        ReorderBuffer { window_ns, heap: BinaryHeap::new(), newest_ns: 0, released_ns: 0, seq: 0, late: 0 }
+        ReorderBuffer {
+            window_ns,
+            heap: BinaryHeap::new(),
+            newest_ns: 0,
+            released_ns: 0,
+            seq: 0,
+            late: 0,
+        }
     }
 
     /// Adds an event; sorted events that left the window go to `out`.
@@ -68,7 +75,11 @@ impl ReorderBuffer {
         }
         self.newest_ns = self.newest_ns.max(event.ts_ns);
         self.seq += 1;
-        self.heap.push(Reverse(Keyed { ts_ns: event.ts_ns, seq: self.seq, event: EventOrd(event) }));
+        self.heap.push(Reverse(Keyed {
+            ts_ns: event.ts_ns,
+            seq: self.seq,
+            event: EventOrd(event),
+        }));
         let horizon = self.newest_ns.saturating_sub(self.window_ns);
         self.release_until(horizon, out);
     }
@@ -113,7 +124,15 @@ mod tests {
     use crate::events::{EventKind, IpiHandleVia};
 
     fn ev(ts: u64) -> Event {
-        Event { ts_ns: ts, cpu: 0, tid: 0, kind: EventKind::IpiHandleEnter { func: 0, via: IpiHandleVia::CsdFunction } }
+        Event {
+            ts_ns: ts,
+            cpu: 0,
+            tid: 0,
+            kind: EventKind::IpiHandleEnter {
+                func: 0,
+                via: IpiHandleVia::CsdFunction,
+            },
+        }
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub struct RingReader {
 impl RingReader {
     /// Wraps the `EVENTS` ring buffer.
     pub fn new(ring: RingBuf<MapData>) -> Self {
-        RingReader { ring, stats: TransportStats::default() }
+        RingReader {
+            ring,
+            stats: TransportStats::default(),
+        }
     }
 
     /// The ring buffer's fd, for readiness polling.
@@ -73,7 +76,11 @@ pub struct LossLedger {
 impl LossLedger {
     /// Wraps the `LOST` map; `start_ns` is when the probes were attached.
     pub fn new(map: PerCpuArray<MapData, LostState>, start_ns: u64) -> Self {
-        LossLedger { map, seen: Vec::new(), last_poll_ns: start_ns }
+        LossLedger {
+            map,
+            seen: Vec::new(),
+            last_poll_ns: start_ns,
+        }
     }
 
     /// Per-CPU states as the kernel sees them now.
@@ -110,7 +117,11 @@ impl LossLedger {
                     ts_ns: now_ns,
                     cpu: cpu as u32,
                     tid: 0,
-                    kind: EventKind::Lost { count: grown, first_ts_ns: self.last_poll_ns, last_ts_ns: last },
+                    kind: EventKind::Lost {
+                        count: grown,
+                        first_ts_ns: self.last_poll_ns,
+                        last_ts_ns: last,
+                    },
                 });
             }
         }

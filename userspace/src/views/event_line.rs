@@ -40,20 +40,32 @@ fn sym(session: &SessionInfo, addr: u64) -> Value {
 /// The decoded fields of an event as a JSON map (without the common ones).
 pub fn fields(event: &Event, session: &SessionInfo) -> Map<String, Value> {
     let v = match event.kind {
-        EventKind::Lost { count, first_ts_ns, last_ts_ns } => {
+        EventKind::Lost {
+            count,
+            first_ts_ns,
+            last_ts_ns,
+        } => {
             json!({"count": count, "first_ts_ns": first_ts_ns, "last_ts_ns": last_ts_ns})
         }
-        EventKind::TriggerEnter { source, stream_id, comm } => {
+        EventKind::TriggerEnter {
+            source,
+            stream_id,
+            comm,
+        } => {
             json!({"source": source, "stream_id": stream_id, "comm": comm.as_text()})
         }
-        EventKind::TriggerExit { source, ret } => json!({"source": source, "ret": ret, "ret_name": names::errno_name(ret)}),
+        EventKind::TriggerExit { source, ret } => {
+            json!({"source": source, "ret": ret, "ret_name": names::errno_name(ret)})
+        }
         EventKind::MigrateEnter { handle } => json!({"stream_id": handle}),
         EventKind::MigrateExit { ret } | EventKind::SuspendExit { ret } => {
             json!({"ret": ret, "ret_name": names::errno_name(ret)})
         }
         EventKind::SuspendEnter { arg0 } => json!({"arg0": arg0}),
         EventKind::JoinEnter { path } => json!({"path": path}),
-        EventKind::JoinExit { path, ret } => json!({"path": path, "ret": ret, "ret_name": names::errno_name(ret as i64)}),
+        EventKind::JoinExit { path, ret } => {
+            json!({"path": path, "ret": ret, "ret_name": names::errno_name(ret as i64)})
+        }
         EventKind::HcallEnter { opcode, args } => {
             let mut m = json!({"opcode": opcode, "hcall": names::hcall_name(opcode), "args": args});
             if opcode == names::H_VASI_SIGNAL {
@@ -63,7 +75,11 @@ pub fn fields(event: &Event, session: &SessionInfo) -> Map<String, Value> {
             }
             m
         }
-        EventKind::HcallExit { opcode, retval, retbuf0 } => {
+        EventKind::HcallExit {
+            opcode,
+            retval,
+            retbuf0,
+        } => {
             let mut m = json!({"opcode": opcode, "hcall": names::hcall_name(opcode), "retval": retval,
                 "retval_name": names::hcall_ret_name(retval)});
             if let Some(r0) = retbuf0 {
@@ -80,7 +96,13 @@ pub fn fields(event: &Event, session: &SessionInfo) -> Map<String, Value> {
         }
         EventKind::CpumaskEnter { op } => json!({"op": op}),
         EventKind::CpumaskExit { op, ret } => json!({"op": op, "ret": ret}),
-        EventKind::HotplugEnter { target_cpu, target, idx, multi, fun } => json!({
+        EventKind::HotplugEnter {
+            target_cpu,
+            target,
+            idx,
+            multi,
+            fun,
+        } => json!({
             "target_cpu": target_cpu,
             "state": idx,
             "state_name": session.hotplug_state_name(idx),
@@ -90,7 +112,12 @@ pub fn fields(event: &Event, session: &SessionInfo) -> Map<String, Value> {
             "multi": multi,
             "fun": sym(session, fun),
         }),
-        EventKind::HotplugExit { target_cpu, state, idx, ret } => json!({
+        EventKind::HotplugExit {
+            target_cpu,
+            state,
+            idx,
+            ret,
+        } => json!({
             "target_cpu": target_cpu,
             "state": idx,
             "state_name": session.hotplug_state_name(idx),
@@ -98,10 +125,22 @@ pub fn fields(event: &Event, session: &SessionInfo) -> Map<String, Value> {
             "reached_name": session.hotplug_state_name(state),
             "ret": ret,
         }),
-        EventKind::CpuDownEnter { target_cpu, via, comm } => json!({"target_cpu": target_cpu, "via": via, "comm": comm.as_text()}),
-        EventKind::CpuDownExit { via, ret } => json!({"via": via, "ret": ret, "ret_name": names::errno_name(ret as i64)}),
-        EventKind::CpuOnline { target_cpu, online, via } => json!({"target_cpu": target_cpu, "online": online, "via": via}),
-        EventKind::IpiSend { target_cpu, callback, via } => {
+        EventKind::CpuDownEnter { target_cpu, via, comm } => {
+            json!({"target_cpu": target_cpu, "via": via, "comm": comm.as_text()})
+        }
+        EventKind::CpuDownExit { via, ret } => {
+            json!({"via": via, "ret": ret, "ret_name": names::errno_name(ret as i64)})
+        }
+        EventKind::CpuOnline {
+            target_cpu,
+            online,
+            via,
+        } => json!({"target_cpu": target_cpu, "online": online, "via": via}),
+        EventKind::IpiSend {
+            target_cpu,
+            callback,
+            via,
+        } => {
             json!({"target_cpu": target_cpu, "callback": sym(session, callback), "via": via})
         }
         EventKind::IpiSendMask { mask, callback, via } => {
@@ -148,8 +187,14 @@ pub fn write_event(out: &mut impl Write, event: &Event, session: &SessionInfo, f
         LineFormat::Text => {
             let secs = event.ts_ns / 1_000_000_000;
             let nanos = event.ts_ns % 1_000_000_000;
-            write!(out, "{secs:>6}.{nanos:09} cpu{:<3} {:<12} {:<5} {:<16}", event.cpu, event.kind.probe(),
-                phase_str(event.kind.phase()), kind_tag(event))?;
+            write!(
+                out,
+                "{secs:>6}.{nanos:09} cpu{:<3} {:<12} {:<5} {:<16}",
+                event.cpu,
+                event.kind.probe(),
+                phase_str(event.kind.phase()),
+                kind_tag(event)
+            )?;
             for (k, v) in fields(event, session) {
                 if v.is_null() {
                     continue;
@@ -172,8 +217,28 @@ mod tests {
     #[test]
     fn hotplug_line_names_the_state() {
         let mut s = SessionInfo::synthetic("x86_64", 2, KernelGeneration::NotPseries);
-        s.hotplug_states = vec![HotplugState { idx: 0, name: "offline".into() }, HotplugState { idx: 146, name: "cpu:teardown".into() }];
-        let e = Event { ts_ns: 1_500_000_000, cpu: 0, tid: 3, kind: EventKind::HotplugEnter { target_cpu: 1, target: 0, idx: 146, multi: false, fun: 0 } };
+        s.hotplug_states = vec![
+            HotplugState {
+                idx: 0,
+                name: "offline".into(),
+            },
+            HotplugState {
+                idx: 146,
+                name: "cpu:teardown".into(),
+            },
+        ];
+        let e = Event {
+            ts_ns: 1_500_000_000,
+            cpu: 0,
+            tid: 3,
+            kind: EventKind::HotplugEnter {
+                target_cpu: 1,
+                target: 0,
+                idx: 146,
+                multi: false,
+                fun: 0,
+            },
+        };
         let v = to_json(&e, &s);
         assert_eq!(v["probe"], "cpu.hotplug");
         assert_eq!(v["phase"], "enter");
