@@ -121,8 +121,16 @@ fn run(cli: Cli) -> Result<()> {
             ]))?;
             if no_vm {
                 eprintln!("xtask: skipping the QEMU pseries guests (--no-vm)");
+                return Ok(());
             }
-            Ok(())
+            // The guests with their default options (both Debian kernels,
+            // every scenario): the real kernel LPM path.
+            #[derive(Parser)]
+            struct Defaults {
+                #[command(flatten)]
+                vm: vm::VmTestArgs,
+            }
+            vm::run(&Defaults::parse_from(["vm-test"]).vm)
         }
     }
 }
