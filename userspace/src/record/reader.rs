@@ -691,7 +691,9 @@ fn info_from_footer(
         .collect();
     let mut probe_counts = BTreeMap::new();
     for (name, n) in totals.probe_counts {
-        *probe_counts.entry(name).or_default() += n;
+        let count: &mut u64 = probe_counts.entry(name).or_default();
+        // A corrupt footer may repeat a probe with huge counts (found by fuzzing).
+        *count = count.saturating_add(n);
     }
     FileInfo {
         path: path.to_path_buf(),
