@@ -39,6 +39,21 @@ pub struct LiveArgs {
     pub probes: ProbeArgs,
 }
 
+impl LiveArgs {
+    /// The `--record` writer, if asked for (same settings as `record`).
+    pub fn open_record(&self, session: &SessionInfo) -> anyhow::Result<Option<Writer>> {
+        let Some(path) = &self.record else {
+            return Ok(None);
+        };
+        let options = WriterOptions {
+            force: self.force,
+            block_interval: super::record::CRASH_BLOCK_INTERVAL,
+            ..WriterOptions::default()
+        };
+        Ok(Some(Writer::create(path, session, options)?))
+    }
+}
+
 struct LineSink<W: Write> {
     out: W,
     session: SessionInfo,
@@ -89,18 +104,7 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         attached,
         session.coverage.len()
     );
-    let record = match &args.record {
-        Some(path) => Some(Writer::create(
-            path,
-            &session,
-            WriterOptions {
-                force: args.force,
-                block_interval: super::record::CRASH_BLOCK_INTERVAL,
-                ..WriterOptions::default()
-            },
-        )?),
-        None => None,
-    };
+    let record = args.open_record(&session)?;
     let watch = Watch::new(&session, Thresholds::default());
     let stdout = io::stdout();
     let mut sink = LineSink {

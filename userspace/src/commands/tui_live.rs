@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::capture::Capture;
-use crate::record::{Writer, WriterOptions};
+use crate::record::Writer;
 use crate::tui::{self, live::ChannelSink};
 
 use super::live::LiveArgs;
@@ -19,18 +19,7 @@ pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
     tui::terminal::require_terminal("live")?;
     let capture = Capture::start(args.probes.capture_options(args.duration)?)?;
     let session = capture.session().clone();
-    let record = match &args.record {
-        Some(path) => Some(Writer::create(
-            path,
-            &session,
-            WriterOptions {
-                force: args.force,
-                block_interval: super::record::CRASH_BLOCK_INTERVAL,
-                ..WriterOptions::default()
-            },
-        )?),
-        None => None,
-    };
+    let record = args.open_record(&session)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(tui::live::CHANNEL_DEPTH);
     let stop = Arc::new(AtomicBool::new(false));
     let ui_stop = Arc::clone(&stop);
