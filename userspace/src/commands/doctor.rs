@@ -84,47 +84,32 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     let facts = KernelFacts::probe_running();
     let plans = probes::resolve(&facts);
     let privilege = probes::privileges::check();
-    let (coverage, mode): (Vec<ProbeCoverage>, String) = if args.no_attach {
-        (
-            plans
-                .iter()
-                .map(|p| ProbeCoverage {
-                    probe: p.spec.name.into(),
-                    status: predicted(p),
-                })
-                .collect(),
-            "predicted from kernel facts (--no-attach)".into(),
-        )
+    // Attach for real when allowed; otherwise say why and predict from facts.
+    let attempt = if args.no_attach {
+        Err("predicted from kernel facts (--no-attach)".to_string())
     } else if let Err(why) = &privilege {
-        (
-            plans
-                .iter()
-                .map(|p| ProbeCoverage {
-                    probe: p.spec.name.into(),
-                    status: predicted(p),
-                })
-                .collect(),
-            format!("predicted from kernel facts; not attached: {why}"),
-        )
+        Err(format!("predicted from kernel facts; not attached: {why}"))
     } else {
-        match probes::attach::attach(
+        probes::attach::attach(
             &plans,
             &AttachOptions::default(),
             facts.suspend_me_token,
             facts.has_boot_clock(),
-        ) {
-            Ok(attached) => (attached.coverage.clone(), "attached and detached for real".into()),
-            Err(e) => (
-                plans
-                    .iter()
-                    .map(|p| ProbeCoverage {
-                        probe: p.spec.name.into(),
-                        status: predicted(p),
-                    })
-                    .collect(),
-                format!("predicted from kernel facts; attaching failed: {e}"),
-            ),
-        }
+        )
+        .map_err(|e| format!("predicted from kernel facts; attaching failed: {e}"))
+    };
+    let (coverage, mode): (Vec<ProbeCoverage>, String) = match attempt {
+        Ok(attached) => (attached.coverage.clone(), "attached and detached for real".into()),
+        Err(mode) => (
+            plans
+                .iter()
+                .map(|p| ProbeCoverage {
+                    probe: p.spec.name.into(),
+                    status: predicted(p),
+                })
+                .collect(),
+            mode,
+        ),
     };
     let out = &mut io::stdout().lock();
     if args.json {
