@@ -3,8 +3,11 @@
 //! `capture-pane -p`: pause, seek, next finding, filter, help, quit, and
 //! the terminal restored afterwards.
 //!
-//! Skips (printing why) when tmux is not installed (`cargo xtask setup`
-//! installs it) or when the binary has no `replay` subcommand yet.
+//! `lpmtrace live` the same way as root: CPU 1 goes offline and back and
+//! its lane changes on screen.
+//!
+//! tmux comes from `cargo xtask setup`; without it these tests fail with
+//! that advice rather than pass without testing anything.
 
 mod tui_support;
 
@@ -92,15 +95,12 @@ impl Drop for Tmux {
     }
 }
 
-fn skip_reason() -> Option<String> {
-    match Command::new("tmux").arg("-V").output() {
-        Ok(o) if o.status.success() => {}
-        _ => return Some("tmux is not installed (cargo xtask setup installs it)".into()),
-    }
-    match Command::new(BIN).args(["replay", "--help"]).output() {
-        Ok(o) if o.status.success() => None,
-        _ => Some("`lpmtrace replay` is not wired into the binary yet".into()),
-    }
+fn require_tmux() {
+    let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success());
+    assert!(
+        matches!(ok, Ok(true)),
+        "tmux is not installed: run `cargo xtask setup` (it installs tmux)"
+    );
 }
 
 fn position_text(offset_ns: u64) -> String {
@@ -109,10 +109,7 @@ fn position_text(offset_ns: u64) -> String {
 
 #[test]
 fn replay_in_a_real_terminal() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    require_tmux();
     let dir = TempDir::new("tmux");
     let file = recording(dir.path());
     let cmd = format!(
@@ -188,15 +185,6 @@ fn replay_in_a_real_terminal() {
 
 #[test]
 fn replay_refuses_a_non_terminal_with_advice() {
-    if Command::new(BIN)
-        .args(["replay", "--help"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        eprintln!("skipped: `lpmtrace replay` is not wired into the binary yet");
-        return;
-    }
     let dir = TempDir::new("notty");
     let file = recording(dir.path());
     let out = Command::new(BIN).arg("replay").arg(&file).output().unwrap();
@@ -209,4 +197,70 @@ fn replay_refuses_a_non_terminal_with_advice() {
 
 fn shell_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// Puts CPU 1 back online whatever happens to the test.
+struct Cpu1Online;
+
+impl Cpu1Online {
+    fn set(online: bool) {
+        std::fs::write(CPU1, if online { "1" } else { "0" }).expect("write cpu1/online (needs root)");
+    }
+}
+
+impl Drop for Cpu1Online {
+    fn drop(&mut self) {
+        let _ = std::fs::write(CPU1, "1");
+    }
+}
+
+const CPU1: &str = "/sys/devices/system/cpu/cpu1/online";
+
+/// The cpu1 lane row of the screen (`│cpu1 ...│`), without the border.
+fn cpu1_lane(screen: &str) -> Option<String> {
+    screen
+        .lines()
+        .find_map(|l| l.trim_start_matches('│').strip_prefix("cpu1 ").map(str::to_owned))
+}
+
+#[test]
+fn live_screen_shows_cpu1_going_offline_and_back() {
+    require_tmux();
+    assert!(
+        Path::new(CPU1).exists(),
+        "this test needs a hotpluggable CPU 1 ({CPU1}) and root, like the CI machine"
+    );
+    let _restore = Cpu1Online;
+    Cpu1Online::set(true);
+    let t = Tmux::start(&format!("{BIN} live; echo EXITED $?; sleep 30"));
+    let before = t.wait("the cpu1 lane with probes attached", |s| {
+        s.contains("LIVE") && s.contains("attached") && cpu1_lane(s).is_some()
+    });
+    let lane = cpu1_lane(&before).unwrap();
+    assert!(!lane.contains('░'), "cpu1 offline before the test took it down: {lane}");
+
+    Cpu1Online::set(false);
+    let down = t.wait("cpu1 shown offline (░)", |s| {
+        cpu1_lane(s).is_some_and(|l| l.contains('░'))
+    });
+    let lane = cpu1_lane(&down).unwrap();
+    // The transition is drawn before the offline stretch.
+    let (going, offline) = (lane.find('↓'), lane.find('░'));
+    assert!(
+        matches!((going, offline), (Some(g), Some(o)) if g < o),
+        "expected ↓ then ░ on the cpu1 lane: {lane}"
+    );
+
+    Cpu1Online::set(true);
+    let up = t.wait("cpu1 coming back (↑ after ░)", |s| {
+        cpu1_lane(s).is_some_and(|l| matches!((l.rfind('░'), l.rfind('↑')), (Some(o), Some(u)) if u > o))
+    });
+    // Back online, the lane goes on after the ↑ (IPIs or the online line).
+    let lane = cpu1_lane(&up).unwrap();
+    let tail = &lane[lane.rfind('↑').unwrap() + '↑'.len_utf8()..];
+    assert!(!tail.contains('░'), "cpu1 still drawn offline after coming up: {lane}");
+
+    t.keys(&["q"]);
+    let end = t.wait_for("EXITED");
+    assert!(end.contains("EXITED 0"), "live did not exit cleanly:\n{end}");
 }

@@ -207,8 +207,20 @@ impl CpuLanes {
                 ..
             } => {
                 let down = idx > target;
-                if let Some(n) = self.now.get_mut(target_cpu as usize) {
-                    n.target = Some((target, down));
+                let Some(n) = self.now.get_mut(target_cpu as usize) else {
+                    return;
+                };
+                n.target = Some((target, down));
+                // Going down is staged: the dying CPU tears itself down to
+                // `cpu:teardown` (the control CPU's kick reaches that
+                // target), then the control CPU runs the remaining "dead"
+                // steps towards `offline` with a new target. The CPU no
+                // longer runs once the first stage is over, so the lane
+                // stays offline through the second (the analysis in
+                // `analysis::cpus::hotplug_enter` follows the same rule).
+                if down && n.state == LaneState::Offline {
+                    let _ = self.cell_mut(target_cpu as usize, b);
+                    return;
                 }
                 let st = if down {
                     LaneState::GoingDown
@@ -357,6 +369,44 @@ mod tests {
             vec![GoingDown, GoingDown, GoingDown, Offline, ComingUp, ComingUp, Online]
         );
         assert_eq!(l.state(3), Online);
+    }
+
+    /// The order a real `echo 0 > .../cpu1/online` produces on Linux 6.18
+    /// (recorded on the CI host): the kick to the dying CPU (target
+    /// `cpu:teardown`, 144), its own steps, then the control CPU's steps
+    /// from 144 towards `offline` (0), which never report reaching 0
+    /// because the lowest steps have no teardown callback.
+    #[test]
+    fn staged_offline_ends_offline_and_stays_there() {
+        let mut l = CpuLanes::new(2);
+        let s = BUCKET_NS;
+        let enter = |target, idx| EventKind::HotplugEnter {
+            target_cpu: 1,
+            target,
+            idx,
+            multi: false,
+            fun: 0,
+        };
+        let exit = |state, idx| EventKind::HotplugExit {
+            target_cpu: 1,
+            state,
+            idx,
+            ret: 0,
+        };
+        l.push(&at(0, 0, enter(144, 236)));
+        l.push(&at(s / 2, 1, enter(144, 235)));
+        l.push(&at(s / 2, 1, exit(234, 235)));
+        l.push(&at(s, 0, exit(144, 236)));
+        assert_eq!(l.state(1), LaneState::Offline);
+        l.push(&at(s, 0, enter(0, 144)));
+        l.push(&at(s, 0, exit(84, 144)));
+        l.push(&at(2 * s, 0, enter(0, 3)));
+        l.push(&at(2 * s, 0, exit(2, 3)));
+        assert_eq!(l.state(1), LaneState::Offline);
+        let row: Vec<LaneState> = l.row(1, 3 * s, 4).iter().map(|c| c.state).collect();
+        use LaneState::*;
+        // The bucket of the transition shows the transition.
+        assert_eq!(row, vec![GoingDown, GoingDown, Offline, Offline]);
     }
 
     #[test]
