@@ -35,7 +35,11 @@ for t in "${targets[@]}"; do
     # readers promise to allocate no more than the input size or fixed caps,
     # so 2 GiB is far above any legitimate use.
     rc=0
-    cargo +nightly fuzz run "$t" "corpus/$t" -- \
+    # The kept regression inputs join the seeds (read-only: libFuzzer
+    # writes new inputs into the first folder only).
+    extra=()
+    [ -d "../userspace/tests/fuzz-corpus/$t" ] && extra=("../userspace/tests/fuzz-corpus/$t")
+    cargo +nightly fuzz run "$t" "corpus/$t" "${extra[@]}" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 >"$log" 2>&1 || rc=$?
     # libFuzzer's progress lines are noise in CI: keep the verdict and stats.

@@ -571,3 +571,107 @@ fn checksum_mismatches_name_the_file_and_the_place() {
         "report of a damaged block",
     );
 }
+
+/// BPF program and link ids that process `pid` holds open, from
+/// /proc/PID/fdinfo (a program fd shows `prog_id:`, a link fd `link_id:`
+/// and the `prog_id:` of its program).
+fn bpf_objects_of(pid: u32) -> (Vec<u32>, Vec<u32>) {
+    let (mut progs, mut links) = (Vec::new(), Vec::new());
+    let dir = format!("/proc/{pid}/fdinfo");
+    for entry in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .flatten()
+    {
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        for line in info.lines() {
+            let mut kv = line.split(':');
+            let (Some(k), Some(v)) = (kv.next(), kv.next()) else {
+                continue;
+            };
+            let Ok(id) = v.trim().parse::<u32>() else { continue };
+            match k {
+                "prog_id" => progs.push(id),
+                "link_id" => links.push(id),
+                _ => {}
+            }
+        }
+    }
+    progs.sort_unstable();
+    progs.dedup();
+    (progs, links)
+}
+
+/// The kernel keeps nothing of lpmtrace's after it dies, however it dies:
+/// every program and link is owned through a file descriptor of the process
+/// (nothing is pinned), so the kernel detaches and frees them when the
+/// process's descriptors close, even when no destructor runs. SIGKILL is
+/// the hardest case; SIGABRT is how a panic ends under panic=abort; SIGQUIT
+/// (core dump, no handler of ours) stands for a crash. (A SIGSEGV sent with
+/// kill(2) is no crash: Rust's stack-overflow handler returns from it and
+/// the process runs on.) A panic that unwinds drops the attachments in
+/// order, the normal path of every other test.
+#[test]
+fn no_probe_or_link_outlives_the_process_on_any_exit_path() {
+    let _k = kernel_case!("no_probe_or_link_outlives_the_process_on_any_exit_path");
+    let dir = TempDir::new("exit-paths");
+    for (signal, name) in [
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+    ] {
+        for mode in ["record", "live"] {
+            let mut cmd = Command::new(LPMTRACE);
+            match mode {
+                "record" => cmd.arg("record").arg("-o").arg(dir.file(&format!("{name}.lpmt"))),
+                _ => cmd.args(["live", "--plain"]),
+            };
+            let mut child = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start lpmtrace");
+            let out = support::wait_attached(&mut child);
+            let (progs, links) = bpf_objects_of(child.id());
+            assert!(
+                !progs.is_empty() && !links.is_empty(),
+                "{mode}: expected attached programs and links, found {progs:?} / {links:?}"
+            );
+            let pid = libc::pid_t::try_from(child.id()).expect("pid");
+            // SAFETY: signals our own child, not reaped yet.
+            assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+            let status = wait_timeout(&mut child, Duration::from_secs(30));
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(signal),
+                "{mode} {name}: {status}"
+            );
+            drop(out.stdout.map(|h| h.join()));
+            let _ = out.stderr.join();
+            // Freeing is asynchronous (RCU): allow it a moment.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let live_progs: Vec<u32> = aya::programs::loaded_programs()
+                    .filter_map(Result::ok)
+                    .map(|p| p.id())
+                    .filter(|id| progs.contains(id))
+                    .collect();
+                let live_links: Vec<u32> = aya::programs::loaded_links()
+                    .filter_map(Result::ok)
+                    .map(|l| l.id())
+                    .filter(|id| links.contains(id))
+                    .collect();
+                if live_progs.is_empty() && live_links.is_empty() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{mode} killed by {name}: programs {live_progs:?} and links {live_links:?} still in the kernel"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}

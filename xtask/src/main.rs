@@ -7,9 +7,11 @@
 //!   integration tests, POWER guests in QEMU).
 //! - `vm-test`: only the POWER guests (docs/vm-tests.md).
 //! - `bench`: lpmtrace vs bpftrace and perf; writes docs/benchmarks.md.
+//! - `soak`: minutes of load under record + the live TUI (issue #8).
 
 mod bench;
 mod setup;
+mod soak;
 mod vm;
 
 use std::process::{Command, ExitCode};
@@ -45,11 +47,17 @@ enum Task {
     VmTest(Box<vm::VmTestArgs>),
     /// Compare lpmtrace with bpftrace/perf and write docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// IPI storm + hotplug loop for minutes under record and the live TUI:
+    /// memory slope, loss accounting, file validity (docs/benchmarks.md).
+    Soak(soak::SoakArgs),
     /// Set up, build, and run the full test suite.
     Test {
         /// Skip the QEMU pseries guests.
         #[arg(long)]
         no_vm: bool,
+        /// Skip the fuzz smoke run (fuzz/smoke.sh, 20 s per target).
+        #[arg(long)]
+        no_fuzz: bool,
     },
 }
 
@@ -107,7 +115,11 @@ fn run(cli: Cli) -> Result<()> {
             setup::run(false)?;
             bench::run(&args)
         }
-        Task::Test { no_vm } => {
+        Task::Soak(args) => {
+            setup::run(false)?;
+            soak::run(&args, &bench::workspace_root())
+        }
+        Task::Test { no_vm, no_fuzz } => {
             setup::run(false)?;
             run_cmd(cargo().args(["build", "-p", "lpmtrace", "--bins"]))?;
             // Kernel-facing tests share CPU hotplug state: one at a time.
@@ -119,6 +131,17 @@ fn run(cli: Cli) -> Result<()> {
                 "--",
                 "--test-threads=1",
             ]))?;
+            if no_fuzz {
+                eprintln!("xtask: skipping the fuzz smoke run (--no-fuzz)");
+            } else {
+                // Every libFuzzer target for a short time on its seeds and
+                // the regression inputs: a crash, hang or leak fails CI.
+                run_cmd(
+                    Command::new("bash")
+                        .arg(bench::workspace_root().join("fuzz/smoke.sh"))
+                        .env("FUZZ_SECS", "20"),
+                )?;
+            }
             if no_vm {
                 eprintln!("xtask: skipping the QEMU pseries guests (--no-vm)");
                 return Ok(());

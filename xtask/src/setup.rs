@@ -50,6 +50,7 @@ pub fn run(check: bool) -> Result<()> {
     gaps += step_ppc_target(check)?;
     gaps += step_apt(check)?;
     gaps += step_bpf_linker(check)?;
+    gaps += step_cargo_fuzz(check)?;
     gaps += step_tracefs(check)?;
     if check && gaps > 0 {
         bail!("{gaps} set-up step(s) missing; run `cargo xtask setup`");
@@ -201,6 +202,23 @@ fn step_bpf_linker(check: bool) -> Result<usize> {
         )
     })?;
     did("bpf-linker", &format!("built against the nightly's LLVM {major}"));
+    Ok(0)
+}
+
+/// cargo-fuzz drives the libFuzzer targets of fuzz/ (the CI smoke run,
+/// docs/reliability.md).
+fn step_cargo_fuzz(check: bool) -> Result<usize> {
+    if let Some(v) = output(Command::new("cargo").args(["fuzz", "--version"])) {
+        ok("cargo-fuzz", v.trim());
+        return Ok(0);
+    }
+    if check {
+        missing("cargo-fuzz", "not installed (the fuzz smoke run needs it)");
+        return Ok(1);
+    }
+    run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--version", "0.13.2", "--locked"]))
+        .context("installing cargo-fuzz failed; by hand: cargo install cargo-fuzz --locked")?;
+    did("cargo-fuzz", "installed cargo-fuzz 0.13.2");
     Ok(0)
 }
 

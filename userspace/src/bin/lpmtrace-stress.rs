@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 fn usage() -> ! {
     eprintln!(
         "usage: lpmtrace-stress ipi-storm [--iterations N] [--duration SECS] [--cpus A,B]\n       \
-         lpmtrace-stress hotplug-loop [--cpu N] [--count N] [--delay-ms MS]"
+         lpmtrace-stress hotplug-loop [--cpu N] [--count N | --duration S] [--delay-ms MS]"
     );
     std::process::exit(2)
 }
@@ -130,8 +130,18 @@ fn hotplug_loop(args: &[String]) {
     let cpu: u32 = arg(args, "--cpu", 1);
     let count: u32 = arg(args, "--count", 10);
     let delay = Duration::from_millis(arg(args, "--delay-ms", 50));
+    // --duration S: cycle until S seconds have passed (soak runs), and
+    // --count is ignored.
+    let duration: f64 = arg(args, "--duration", 0.0);
+    let until = (duration > 0.0).then(|| Instant::now() + Duration::from_secs_f64(duration));
+    let count = if until.is_some() { u32::MAX } else { count };
     let start = Instant::now();
+    let mut done = 0u32;
     for i in 0..count {
+        if until.is_some_and(|t| Instant::now() >= t) {
+            break;
+        }
+        done += 1;
         for online in [false, true] {
             if let Err(e) = set_online(cpu, online) {
                 eprintln!("lpmtrace-stress: cpu{cpu} online={online} (cycle {i}): {e}");
@@ -143,9 +153,9 @@ fn hotplug_loop(args: &[String]) {
     }
     let elapsed = start.elapsed();
     println!(
-        "hotplug-loop: {count} cycles of cpu{cpu} in {:.3}s: {:.2} cycles/s",
+        "hotplug-loop: {done} cycles of cpu{cpu} in {:.3}s: {:.2} cycles/s",
         elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64()
+        done as f64 / elapsed.as_secs_f64()
     );
 }
 

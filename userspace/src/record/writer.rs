@@ -29,9 +29,12 @@ use crate::events::{session::SessionInfo, Event, EventKind};
 pub const DEFAULT_BLOCK_INTERVAL: Duration = Duration::from_millis(250);
 /// Default size limit of a block's encoded events (before compression).
 pub const DEFAULT_BLOCK_RAW_LIMIT: usize = 1 << 20;
-/// Default zstd level: fast enough for ~200k events/s on one core with
-/// plenty of headroom, and most of the gain of higher levels.
-pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
+/// Default zstd level. Level 1 (zstd's "fast" strategy) instead of 3
+/// ("double fast"): compression was a quarter of the recorder's CPU under
+/// an IPI storm at level 3, and the varint block encoding leaves so little
+/// redundancy that files stay far below the 8 bytes/event budget
+/// (docs/benchmarks.md has both figures).
+pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
 
 /// How [`Writer::create`] opens and fills the file.
 #[derive(Clone, Debug)]

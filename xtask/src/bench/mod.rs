@@ -20,7 +20,7 @@
 //! tries trace-cmd) with apt-get when they are missing.
 
 mod markdown;
-mod proc;
+pub mod proc;
 mod stats;
 mod tracers;
 mod workload;
@@ -149,13 +149,13 @@ pub struct Results {
     pub hotplug_count: u32,
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 

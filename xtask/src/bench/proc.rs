@@ -131,6 +131,11 @@ impl Running {
         pid
     }
 
+    /// The child's pid (under `/usr/bin/time`, time's own).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Output so far (stdout, stderr).
     pub fn output(&self) -> (String, String) {
         let get = |m: &Arc<Mutex<String>>| m.lock().map(|s| s.clone()).unwrap_or_default();
