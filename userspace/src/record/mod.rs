@@ -41,6 +41,7 @@
 mod codec;
 mod error;
 mod format;
+mod read_ahead;
 mod reader;
 mod writer;
 

@@ -27,6 +27,7 @@ use super::format::{
     CODEC_ZSTD, ENDIAN_LITTLE, FILE_HEADER_LEN, FILE_MAGIC, FOOTER_HEADER_LEN, FOOTER_MAGIC, FORMAT_MAJOR,
     MAX_FOOTER_LEN, MAX_SESSION_LEN, TRAILER_LEN, TRAILER_MAGIC,
 };
+use super::read_ahead::ReadAhead;
 use crate::events::{session::SessionInfo, Event, EventKind};
 use crate::source::{EventSource, SourceError};
 
@@ -190,6 +191,8 @@ pub struct FileSource {
     pos: usize,
     min_ts: Option<u64>,
     skipped: Vec<SkippedBlock>,
+    /// Decodes the blocks after the current one (sequential reads).
+    ahead: Option<ReadAhead>,
 }
 
 impl std::fmt::Debug for FileSource {
@@ -202,7 +205,7 @@ impl std::fmt::Debug for FileSource {
 }
 
 /// A failure to read one block: I/O, or bad data.
-enum BlockFail {
+pub(super) enum BlockFail {
     Io(io::Error),
     Bad(BlockProblem),
 }
@@ -245,7 +248,12 @@ fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
 }
 
 /// Reads, checks, decompresses and decodes the block at `offset`.
-fn read_block(file: &File, file_len: u64, offset: u64, out: &mut Vec<Event>) -> Result<BlockHeader, BlockFail> {
+pub(super) fn read_block(
+    file: &File,
+    file_len: u64,
+    offset: u64,
+    out: &mut Vec<Event>,
+) -> Result<BlockHeader, BlockFail> {
     let have = file_len.saturating_sub(offset);
     if have < BLOCK_HEADER_LEN as u64 {
         return Err(BlockProblem::Truncated {
@@ -408,6 +416,7 @@ impl FileSource {
             events: Vec::new(),
             pos: 0,
             min_ts: None,
+            ahead: None,
         })
     }
 
@@ -434,6 +443,7 @@ impl FileSource {
         self.events.clear();
         self.pos = 0;
         self.min_ts = Some(ts_ns);
+        self.ahead = None;
     }
 
     /// Back to the first event, without a time filter.
@@ -442,6 +452,7 @@ impl FileSource {
         self.events.clear();
         self.pos = 0;
         self.min_ts = None;
+        self.ahead = None;
     }
 
     fn load_block(&mut self, i: usize) -> Result<(), RecordError> {
@@ -454,7 +465,24 @@ impl FileSource {
             offset: b.offset,
             problem,
         };
-        match read_block(&self.file, self.info.file_size, b.offset, &mut self.events) {
+        let result = match self.ahead.as_mut().and_then(|a| a.take(i)) {
+            Some(r) => r,
+            None => {
+                // First block, or after a seek: decode the rest ahead from
+                // here on (when there is a rest), this one inline.
+                let rest: Vec<(usize, u64)> = (i + 1..self.info.blocks.len())
+                    .map(|j| (j, self.info.blocks[j].offset))
+                    .collect();
+                self.ahead = ReadAhead::start(&self.file, self.info.file_size, rest);
+                let mut events = std::mem::take(&mut self.events);
+                read_block(&self.file, self.info.file_size, b.offset, &mut events).map(|h| (h, events))
+            }
+        };
+        let result = result.map(|(h, events)| {
+            self.events = events;
+            h
+        });
+        match result {
             Ok(h) => {
                 let mismatch = if h.count != b.events {
                     Some("event count")

@@ -1,0 +1,63 @@
+//! Decodes the next blocks of a recording on a second thread while the
+//! caller works through the current one.
+//!
+//! Reading a recording is decompress + decode, then whatever the caller
+//! does with the events (analysis for `report`, formatting for `dump`).
+//! Blocks are independent (each starts with empty decoder state), so a
+//! worker can decode block i+1 while the caller consumes block i: on a
+//! multi-core machine the two halves overlap. The channel holds one
+//! finished block, so memory stays at about three blocks' events.
+//! Results come back in block order, errors included, so the caller's
+//! handling (fail, or skip with `--salvage`) is the same as reading inline.
+
+use std::fs::File;
+use std::sync::mpsc::{sync_channel, Receiver};
+
+use super::format::BlockHeader;
+use super::reader::{read_block, BlockFail};
+use crate::events::Event;
+
+/// One block's outcome.
+pub(super) type BlockResult = Result<(BlockHeader, Vec<Event>), BlockFail>;
+
+/// A worker decoding blocks `next..` in order.
+pub(super) struct ReadAhead {
+    rx: Receiver<(usize, BlockResult)>,
+    next: usize,
+}
+
+impl ReadAhead {
+    /// Starts decoding `blocks` (index, byte offset) in order. `None` when
+    /// the file cannot be shared with a thread (the caller reads inline).
+    pub fn start(file: &File, file_len: u64, blocks: Vec<(usize, u64)>) -> Option<ReadAhead> {
+        let first = blocks.first()?.0;
+        let file = file.try_clone().ok()?;
+        let (tx, rx) = sync_channel(1);
+        std::thread::Builder::new()
+            .name("lpmtrace-read-ahead".into())
+            .spawn(move || {
+                for (i, offset) in blocks {
+                    let mut events = Vec::new();
+                    let result = read_block(&file, file_len, offset, &mut events).map(|h| (h, events));
+                    // The reader went away (seek, end, drop): stop.
+                    if tx.send((i, result)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(ReadAhead { rx, next: first })
+    }
+
+    /// Block `i` when it is the one this worker produces next; `None`
+    /// otherwise (the caller seeked) or if the worker is gone.
+    pub fn take(&mut self, i: usize) -> Option<BlockResult> {
+        if i != self.next {
+            return None;
+        }
+        let (got, result) = self.rx.recv().ok()?;
+        debug_assert_eq!(got, i, "the worker sends blocks in order");
+        self.next += 1;
+        Some(result)
+    }
+}
