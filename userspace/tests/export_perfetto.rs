@@ -83,7 +83,9 @@ fn demo_exports_a_valid_trace_that_matches_the_report() {
         let slices: Vec<_> = c.on_thread(t).collect();
         let top = slices
             .iter()
-            .position(|s| s.depth == 0 && s.name == format!("migration {} ({})", m["id"], m["outcome"].as_str().unwrap()))
+            .position(|s| {
+                s.depth == 0 && s.name == format!("migration {} ({})", m["id"], m["outcome"].as_str().unwrap())
+            })
             .expect("migration slice");
         let top_idx = c.slices.iter().position(|s| s == slices[top]).unwrap();
         let attempts = m["attempts"].as_array().unwrap();
@@ -151,12 +153,11 @@ fn demo_exports_a_valid_trace_that_matches_the_report() {
 
     // The raw events are all there: one slice per enter/exit pair or one
     // instant per point event (the demo has no unpaired probes).
-    let raw: usize = c
-        .slices
-        .iter()
-        .filter(|s| s.args.get("event_index").is_some())
-        .count();
-    assert!(raw * 2 > report["events"].as_u64().unwrap() as usize, "{raw} raw slices");
+    let raw: usize = c.slices.iter().filter(|s| s.args.get("event_index").is_some()).count();
+    assert!(
+        raw * 2 > report["events"].as_u64().unwrap() as usize,
+        "{raw} raw slices"
+    );
     let _ = std::fs::remove_file(out);
 }
 
@@ -178,7 +179,10 @@ fn every_scenario_exports_a_valid_trace() {
             path.display()
         );
         assert_eq!(
-            c.thread_names.keys().filter(|k| c.thread_names[k].starts_with("migration ")).count(),
+            c.thread_names
+                .keys()
+                .filter(|k| c.thread_names[k].starts_with("migration "))
+                .count(),
             report["migrations"].as_array().unwrap().len(),
             "{}",
             path.display()
@@ -226,7 +230,10 @@ fn an_unwritable_output_is_a_clear_error_and_leaves_nothing() {
     let o = bin().args(["export", "--demo", "-o"]).arg(&out).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("missing-folder/trace.json") || err.contains("missing-folder/.trace.json"), "{err}");
+    assert!(
+        err.contains("missing-folder/trace.json") || err.contains("missing-folder/.trace.json"),
+        "{err}"
+    );
     assert!(!out.exists());
     let o = bin().args(["export", "-o", "x.json"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -287,7 +294,10 @@ fn checker_accepts_a_correct_trace() {
 fn checker_rejects_broken_traces() {
     rejected(json!([]), "not a JSON object");
     rejected(json!({"events": []}), "traceEvents missing");
-    rejected(with(ok_doc(), 3, "dur", json!(-1.0)), "dur missing, not a number or negative");
+    rejected(
+        with(ok_doc(), 3, "dur", json!(-1.0)),
+        "dur missing, not a number or negative",
+    );
     rejected(with(ok_doc(), 3, "dur", Value::Null), "dur missing");
     rejected(with(ok_doc(), 3, "ts", json!("1.0")), "is not a number");
     rejected(with(ok_doc(), 3, "ph", json!("Z")), "unknown phase");
@@ -300,7 +310,10 @@ fn checker_rejects_broken_traces() {
     // One nanosecond past the parent after truncation is already too much.
     rejected(with(ok_doc(), 4, "dur", json!(9.0011)), "partly overlaps");
     rejected(with(ok_doc(), 6, "ph", json!("B")), "never ends");
-    rejected(push(ok_doc(), json!({"ph": "E", "ts": 30.0, "pid": 1, "tid": 12})), "without an open B");
+    rejected(
+        push(ok_doc(), json!({"ph": "E", "ts": 30.0, "pid": 1, "tid": 12})),
+        "without an open B",
+    );
     rejected(with(ok_doc(), 6, "ts", json!(19.0)), "time goes backwards");
     // Flows: unpaired, reversed, unbound, bad bind point, no id.
     rejected(with(ok_doc(), 9, "id", json!(2)), "never ends");
@@ -310,18 +323,33 @@ fn checker_rejects_broken_traces() {
     rejected(with(ok_doc(), 8, "id", Value::Null), "id missing");
     rejected(with(ok_doc(), 8, "cat", Value::Null), "cat missing");
     rejected(
-        push(ok_doc(), json!({"ph": "s", "name": "fl", "cat": "c", "id": 1, "ts": 2.6, "pid": 1, "tid": 10})),
+        push(
+            ok_doc(),
+            json!({"ph": "s", "name": "fl", "cat": "c", "id": 1, "ts": 2.6, "pid": 1, "tid": 10}),
+        ),
         "starts twice",
     );
     // Instants, counters, metadata.
     rejected(with(ok_doc(), 10, "s", json!("x")), "scope");
     rejected(with(ok_doc(), 11, "args", json!({"v": "three"})), "object of numbers");
-    rejected(with(ok_doc(), 1, "name", json!("thread_title")), "unknown metadata name");
-    rejected(with(ok_doc(), 1, "args", json!({"title": "a"})), "args.name must be a string");
-    rejected(with(ok_doc(), 2, "args", json!({"sort_index": 1.5})), "sort_index must be an integer");
+    rejected(
+        with(ok_doc(), 1, "name", json!("thread_title")),
+        "unknown metadata name",
+    );
+    rejected(
+        with(ok_doc(), 1, "args", json!({"title": "a"})),
+        "args.name must be a string",
+    );
+    rejected(
+        with(ok_doc(), 2, "args", json!({"sort_index": 1.5})),
+        "sort_index must be an integer",
+    );
     // A tid in two processes.
     rejected(
-        push(ok_doc(), json!({"ph": "X", "name": "y", "ts": 1.0, "dur": 1.0, "pid": 2, "tid": 10})),
+        push(
+            ok_doc(),
+            json!({"ph": "X", "name": "y", "ts": 1.0, "dur": 1.0, "pid": 2, "tid": 10}),
+        ),
         "used in pid 2 and pid 1",
     );
     let mut bad_unit = ok_doc();

@@ -6,7 +6,6 @@
 //! together. The output goes to a temporary file next to OUT that is
 //! renamed at the end, so a failed export never leaves half a trace.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +13,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::analysis::{Engine, Report, Thresholds};
+use crate::commands::common::write_atomically;
 use crate::record::{FileSource, OpenOptions};
 use crate::scenario;
 use crate::source::EventSource;
@@ -130,30 +130,4 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         r.events_lost
     );
     Ok(())
-}
-
-/// Writes `path` through a temporary file in the same folder, renamed
-/// into place once `fill` succeeded; on failure the temporary is removed.
-pub fn write_atomically<T>(path: &Path, fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>) -> anyhow::Result<T> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let result: anyhow::Result<T> = (|| {
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut out = BufWriter::new(file);
-        let value = fill(&mut out)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("writing {}", path.display()))?;
-        file.sync_all().with_context(|| format!("writing {}", path.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }

@@ -34,8 +34,8 @@ use serde_json::Value;
 
 /// Phases the specification defines.
 const PHASES: &[&str] = &[
-    "B", "E", "X", "i", "I", "C", "b", "n", "e", "S", "T", "p", "F", "s", "t", "f", "P", "N", "O", "D", "M", "V",
-    "v", "R", "c", "(", ")",
+    "B", "E", "X", "i", "I", "C", "b", "n", "e", "S", "T", "p", "F", "s", "t", "f", "P", "N", "O", "D", "M", "V", "v",
+    "R", "c", "(", ")",
 ];
 
 /// A slice as the importer sees it (nanoseconds since the trace's zero).
@@ -96,7 +96,10 @@ pub struct Checked {
 impl Checked {
     /// Thread (pid, tid) called `name`.
     pub fn thread(&self, name: &str) -> Option<(u64, u64)> {
-        self.thread_names.iter().find(|(_, n)| n.as_str() == name).map(|(k, _)| *k)
+        self.thread_names
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(k, _)| *k)
     }
 
     /// Slices on a thread.

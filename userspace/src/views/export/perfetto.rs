@@ -254,13 +254,7 @@ impl<'a> Builder<'a> {
         // Each CPU's join, on its own track: from its first join event to
         // the wake-up (or the attempt's end), with an arrow to the suspend
         // the joins made possible.
-        let join_end = a
-            .phases
-            .iter()
-            .find(|p| p.name == "wake")
-            .and_then(|p| p.end_ns)
-            .or(a.end_ns)
-            .unwrap_or(end);
+        let join_end = crate::views::timeline::cpu_join_end(a, end);
         for j in &a.joins {
             let js = j.joined_ns;
             let je = join_end.max(js);
