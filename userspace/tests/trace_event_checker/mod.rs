@@ -76,6 +76,17 @@ pub struct Flow {
     pub to: usize,
 }
 
+/// One end of a flow (`s`, `t` or `f`), bound once all slices are known.
+struct FlowEnd {
+    event: usize,
+    key: (String, String, String),
+    ph: String,
+    ts: i64,
+    thread: (u64, u64),
+    /// `"bp": "e"`: binds to the enclosing slice.
+    bp_e: bool,
+}
+
 /// What a valid trace contains.
 #[derive(Clone, Debug, Default)]
 pub struct Checked {
@@ -158,8 +169,8 @@ pub fn check(doc: &Value) -> Result<Checked, Vec<String>> {
     let mut open_b: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
     let mut last_be_ts: HashMap<(u64, u64), i64> = HashMap::new();
     let mut tid_owner: HashMap<u64, u64> = HashMap::new();
-    // Flow ends to bind once all slices are known: (event, key, ph, ts, thread, bp_e).
-    let mut flow_ends: Vec<(usize, (String, String, String), String, i64, (u64, u64), bool)> = Vec::new();
+    // Flow ends to bind once all slices are known.
+    let mut flow_ends: Vec<FlowEnd> = Vec::new();
     let mut async_open: HashMap<(String, String), i64> = HashMap::new();
 
     for (i, ev) in events.iter().enumerate() {
@@ -333,7 +344,14 @@ pub fn check(doc: &Value) -> Result<Checked, Vec<String>> {
                 if bp.is_some_and(|b| b != "e") {
                     errs.push(at(format!("flow {ph}: bp must be \"e\"")));
                 }
-                flow_ends.push((i, (cat, name_s, id), ph.into(), ts, thread, bp.is_some()));
+                flow_ends.push(FlowEnd {
+                    event: i,
+                    key: (cat, name_s, id),
+                    ph: ph.into(),
+                    ts,
+                    thread,
+                    bp_e: bp.is_some(),
+                });
             }
             "b" | "e" | "n" => {
                 let id = e
@@ -459,7 +477,15 @@ pub fn check(doc: &Value) -> Result<Checked, Vec<String>> {
     };
     let mut starts: BTreeMap<(String, String, String), (usize, i64, usize)> = BTreeMap::new();
     let mut ends: BTreeMap<(String, String, String), (usize, i64, usize)> = BTreeMap::new();
-    for (ev, key, ph, ts, thread, bp_e) in &flow_ends {
+    for FlowEnd {
+        event: ev,
+        key,
+        ph,
+        ts,
+        thread,
+        bp_e,
+    } in &flow_ends
+    {
         let bound = match (ph.as_str(), bp_e) {
             ("f", false) => next_starting(*thread, *ts),
             _ => deepest_open(*thread, *ts),
@@ -471,18 +497,13 @@ pub fn check(doc: &Value) -> Result<Checked, Vec<String>> {
             ));
             continue;
         };
-        match ph.as_str() {
-            "s" => {
-                if starts.insert(key.clone(), (*ev, *ts, slice)).is_some() {
-                    errs.push(format!("event {ev}: flow {key:?} starts twice"));
-                }
-            }
-            "f" => {
-                if ends.insert(key.clone(), (*ev, *ts, slice)).is_some() {
-                    errs.push(format!("event {ev}: flow {key:?} ends twice"));
-                }
-            }
-            _ => {}
+        let (map, what) = match ph.as_str() {
+            "s" => (&mut starts, "starts"),
+            "f" => (&mut ends, "ends"),
+            _ => continue,
+        };
+        if map.insert(key.clone(), (*ev, *ts, slice)).is_some() {
+            errs.push(format!("event {ev}: flow {key:?} {what} twice"));
         }
     }
     for (key, &(ev, ts, from)) in &starts {

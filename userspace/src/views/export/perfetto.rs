@@ -79,7 +79,7 @@ struct Slice {
     end: u64,
     name: String,
     cat: &'static str,
-    args: Map<String, Value>,
+    args: Args,
     flows_out: Vec<u64>,
     flows_in: Vec<u64>,
 }
@@ -91,7 +91,36 @@ struct Instant {
     ts: u64,
     name: String,
     cat: &'static str,
-    args: Map<String, Value>,
+    args: Args,
+}
+
+/// The `args` of a trace event: built from the analysis, or rendered from
+/// a raw span or point only when written (a JSON map per raw event would
+/// multiply the memory of a big recording).
+#[derive(Clone, Debug)]
+enum Args {
+    Json(Map<String, Value>),
+    Span(usize),
+    Point(usize),
+}
+
+impl Args {
+    fn from_value(v: Value) -> Self {
+        match v {
+            Value::Object(m) => Args::Json(m),
+            _ => Args::Json(Map::new()),
+        }
+    }
+
+    fn render(&self, c: &Collected, session: &SessionInfo) -> Value {
+        let (mut m, index) = match self {
+            Args::Json(m) => return Value::Object(m.clone()),
+            Args::Span(i) => (c.spans[*i].args(session), c.spans[*i].index),
+            Args::Point(i) => (c.points[*i].args(session), c.points[*i].index),
+        };
+        m.insert("event_index".into(), json!(index));
+        Value::Object(m)
+    }
 }
 
 /// Builds the trace events; see the module comment for the mapping.
@@ -111,10 +140,10 @@ fn clamp(p: &PhaseSpan, lo: u64, hi: u64, open_end: u64) -> (u64, u64) {
 
 impl<'a> Builder<'a> {
     fn slice(&mut self, track: Track, start: u64, end: u64, name: String, cat: &'static str, args: Value) -> usize {
-        let args = match args {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        self.raw_slice(track, start, end, name, cat, Args::from_value(args))
+    }
+
+    fn raw_slice(&mut self, track: Track, start: u64, end: u64, name: String, cat: &'static str, args: Args) -> usize {
         self.slices.push(Slice {
             track,
             start,
@@ -129,10 +158,10 @@ impl<'a> Builder<'a> {
     }
 
     fn instant(&mut self, track: Option<Track>, ts: u64, name: String, cat: &'static str, args: Value) {
-        let args = match args {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        self.raw_instant(track, ts, name, cat, Args::from_value(args));
+    }
+
+    fn raw_instant(&mut self, track: Option<Track>, ts: u64, name: String, cat: &'static str, args: Args) {
         self.instants.push(Instant {
             track,
             ts,
@@ -312,28 +341,18 @@ impl<'a> Builder<'a> {
     }
 
     fn raw(&mut self, c: &Collected) {
-        for s in &c.spans {
-            let mut args = s.args.clone();
-            args.insert("event_index".into(), json!(s.index));
-            self.slice(
+        for (i, s) in c.spans.iter().enumerate() {
+            self.raw_slice(
                 Track::Cpu(s.cpu),
                 s.start_ns,
                 s.end_ns,
                 s.name.clone(),
                 s.cat.as_str(),
-                Value::Object(args),
+                Args::Span(i),
             );
         }
-        for p in &c.points {
-            let mut args = p.args.clone();
-            args.insert("event_index".into(), json!(p.index));
-            self.instant(
-                Some(Track::Cpu(p.cpu)),
-                p.ts_ns,
-                p.name.clone(),
-                p.cat.as_str(),
-                Value::Object(args),
-            );
+        for (i, p) in c.points.iter().enumerate() {
+            self.raw_instant(Some(Track::Cpu(p.cpu)), p.ts_ns, p.name.clone(), p.cat.as_str(), Args::Point(i));
         }
         for l in &c.lost {
             let name = format!("{} events lost", l.count);
@@ -396,8 +415,23 @@ fn dur_micros(ns: u64) -> Value {
     Number::from_f64((ns as f64 + 0.25) / 1000.0).map_or(Value::Null, Value::Number)
 }
 
-/// Builds the whole trace document.
-pub fn build(report: &Report, session: &SessionInfo, collected: &Collected) -> Value {
+/// One trace event to write, in time order.
+enum Item {
+    Slice(usize, u32),
+    FlowOut(u64, usize, u32),
+    FlowIn(u64, usize, u32),
+    Instant(usize),
+}
+
+/// Everything decided before writing: slices, lanes, thread ids, order.
+struct Plan<'a> {
+    b: Builder<'a>,
+    tids: BTreeMap<(Track, usize), u32>,
+    items: Vec<Item>,
+    origin: u64,
+}
+
+fn plan<'a>(report: &'a Report, collected: &Collected) -> Plan<'a> {
     let first = [collected.first_ts_ns, report.first_ts_ns].into_iter().flatten().min();
     let origin = first.unwrap_or(0);
     let trace_end = [collected.last_ts_ns, report.last_ts_ns]
@@ -439,65 +473,64 @@ pub fn build(report: &Report, session: &SessionInfo, collected: &Collected) -> V
     }
     let tids: BTreeMap<(Track, usize), u32> = used.iter().enumerate().map(|(n, &k)| (k, 10 + n as u32)).collect();
 
-    let mut events: Vec<(u64, u8, Reverse<u64>, Value)> = Vec::new();
-    for (s, &lane) in b.slices.iter().zip(&lanes) {
+    // Time order; at one time slices before instants before flows, longer
+    // slices first (parents before children).
+    let mut keyed: Vec<((u64, u8, Reverse<u64>), Item)> = Vec::new();
+    for (i, (s, &lane)) in b.slices.iter().zip(&lanes).enumerate() {
         let tid = tids[&(s.track, lane)];
-        let pid = s.track.pid();
-        events.push((
-            s.start,
-            0,
-            Reverse(s.end - s.start),
-            json!({"ph": "X", "name": s.name, "cat": s.cat, "ts": micros(s.start, origin),
-                   "dur": dur_micros(s.end - s.start), "pid": pid, "tid": tid, "args": s.args}),
-        ));
+        keyed.push(((s.start, 0, Reverse(s.end - s.start)), Item::Slice(i, tid)));
         for &id in &s.flows_out {
-            events.push((
-                s.start + 1,
-                2,
-                Reverse(0),
-                json!({"ph": "s", "name": FLOW_NAME, "cat": "lpm.flow", "id": id,
-                       "ts": micros(s.start + 1, origin), "pid": pid, "tid": tid}),
-            ));
+            keyed.push(((s.start + 1, 2, Reverse(0)), Item::FlowOut(id, i, tid)));
         }
         for &id in &s.flows_in {
-            events.push((
-                s.start + 1,
-                3,
-                Reverse(0),
-                json!({"ph": "f", "bp": "e", "name": FLOW_NAME, "cat": "lpm.flow", "id": id,
-                       "ts": micros(s.start + 1, origin), "pid": pid, "tid": tid}),
-            ));
+            keyed.push(((s.start + 1, 3, Reverse(0)), Item::FlowIn(id, i, tid)));
         }
     }
-    for i in &b.instants {
-        let ev = match i.track {
-            Some(t) => json!({"ph": "i", "s": "t", "name": i.name, "cat": i.cat, "ts": micros(i.ts, origin),
-                              "pid": t.pid(), "tid": tids[&(t, 0)], "args": i.args}),
-            None => json!({"ph": "i", "s": "g", "name": i.name, "cat": i.cat, "ts": micros(i.ts, origin),
-                           "pid": PID_MIGRATIONS, "tid": tids[&(Track::Findings, 0)], "args": i.args}),
-        };
-        events.push((i.ts, 1, Reverse(0), ev));
+    for (i, inst) in b.instants.iter().enumerate() {
+        keyed.push(((inst.ts, 1, Reverse(0)), Item::Instant(i)));
     }
-    events.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    keyed.sort_by_key(|(k, _)| *k);
+    Plan {
+        b,
+        tids,
+        items: keyed.into_iter().map(|(_, item)| item).collect(),
+        origin,
+    }
+}
 
-    let mut all = metadata(session, &tids);
-    all.extend(events.into_iter().map(|e| e.3));
-    json!({
-        "traceEvents": all,
-        "displayTimeUnit": "ns",
-        "otherData": {
-            "producer": format!("lpmtrace {}", env!("CARGO_PKG_VERSION")),
-            "hostname": session.hostname,
-            "kernel_release": session.kernel_release,
-            "arch": session.arch,
-            "generation": session.generation,
-            "clock": session.clock,
-            "ts_origin_ns": origin,
-            "events": report.events,
-            "events_lost": report.events_lost,
-            "missing_probes": report.missing_probes,
-        },
-    })
+impl Plan<'_> {
+    fn render(&self, item: &Item, c: &Collected, session: &SessionInfo) -> Value {
+        let origin = self.origin;
+        match *item {
+            Item::Slice(i, tid) => {
+                let s = &self.b.slices[i];
+                json!({"ph": "X", "name": s.name, "cat": s.cat, "ts": micros(s.start, origin),
+                       "dur": dur_micros(s.end - s.start), "pid": s.track.pid(), "tid": tid,
+                       "args": s.args.render(c, session)})
+            }
+            Item::FlowOut(id, i, tid) => {
+                let s = &self.b.slices[i];
+                json!({"ph": "s", "name": FLOW_NAME, "cat": "lpm.flow", "id": id,
+                       "ts": micros(s.start + 1, origin), "pid": s.track.pid(), "tid": tid})
+            }
+            Item::FlowIn(id, i, tid) => {
+                let s = &self.b.slices[i];
+                json!({"ph": "f", "bp": "e", "name": FLOW_NAME, "cat": "lpm.flow", "id": id,
+                       "ts": micros(s.start + 1, origin), "pid": s.track.pid(), "tid": tid})
+            }
+            Item::Instant(i) => {
+                let inst = &self.b.instants[i];
+                // A global instant still names a pid/tid (the findings track).
+                let (scope, t) = match inst.track {
+                    Some(t) => ("t", t),
+                    None => ("g", Track::Findings),
+                };
+                json!({"ph": "i", "s": scope, "name": inst.name, "cat": inst.cat,
+                       "ts": micros(inst.ts, origin), "pid": t.pid(), "tid": self.tids[&(t, 0)],
+                       "args": inst.args.render(c, session)})
+            }
+        }
+    }
 }
 
 fn metadata(session: &SessionInfo, tids: &BTreeMap<(Track, usize), u32>) -> Vec<Value> {
@@ -514,26 +547,46 @@ fn metadata(session: &SessionInfo, tids: &BTreeMap<(Track, usize), u32>) -> Vec<
     for (&(track, lane), &tid) in tids {
         out.push(json!({"ph": "M", "name": "thread_name", "pid": track.pid(), "tid": tid,
                         "args": {"name": track.name(lane)}}));
-        out.push(
-            json!({"ph": "M", "name": "thread_sort_index", "pid": track.pid(), "tid": tid,
-                        "args": {"sort_index": track.sort_index(lane)}}),
-        );
+        out.push(json!({"ph": "M", "name": "thread_sort_index", "pid": track.pid(), "tid": tid,
+                        "args": {"sort_index": track.sort_index(lane)}}));
     }
     out
 }
 
 /// Writes the trace document, one trace event per line (so a big trace
-/// can be read and diffed with line tools).
+/// can be read and diffed with line tools). Each event's JSON is built
+/// just before it is written.
 pub fn write(out: &mut dyn Write, report: &Report, session: &SessionInfo, collected: &Collected) -> io::Result<()> {
-    let doc = build(report, session, collected);
+    let plan = plan(report, collected);
     out.write_all(b"{\"traceEvents\": [\n")?;
-    let events = doc["traceEvents"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    for (n, ev) in events.iter().enumerate() {
-        serde_json::to_writer(&mut *out, ev)?;
-        out.write_all(if n + 1 < events.len() { b",\n" } else { b"\n" })?;
+    let mut first = true;
+    let mut put = |out: &mut dyn Write, v: &Value| -> io::Result<()> {
+        if !first {
+            out.write_all(b",\n")?;
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, v).map_err(io::Error::from)
+    };
+    for v in metadata(session, &plan.tids) {
+        put(out, &v)?;
     }
-    out.write_all(b"],\n\"displayTimeUnit\": \"ns\",\n\"otherData\": ")?;
-    serde_json::to_writer(&mut *out, &doc["otherData"])?;
+    for item in &plan.items {
+        put(out, &plan.render(item, collected, session))?;
+    }
+    let other = json!({
+        "producer": format!("lpmtrace {}", env!("CARGO_PKG_VERSION")),
+        "hostname": session.hostname,
+        "kernel_release": session.kernel_release,
+        "arch": session.arch,
+        "generation": session.generation,
+        "clock": session.clock,
+        "ts_origin_ns": plan.origin,
+        "events": report.events,
+        "events_lost": report.events_lost,
+        "missing_probes": report.missing_probes,
+    });
+    out.write_all(b"\n],\n\"displayTimeUnit\": \"ns\",\n\"otherData\": ")?;
+    serde_json::to_writer(&mut *out, &other)?;
     out.write_all(b"}\n")
 }
 
@@ -548,7 +601,7 @@ mod tests {
             end,
             name: String::new(),
             cat: "lpm",
-            args: Map::new(),
+            args: Args::Json(Map::new()),
             flows_out: Vec::new(),
             flows_in: Vec::new(),
         }

@@ -57,8 +57,28 @@ pub struct RawSpan {
     pub cat: Category,
     /// Stream position (0-based) of the enter event.
     pub index: u64,
-    /// Decoded fields of the enter, then of the exit (`exit_` prefixed).
-    pub args: Map<String, Value>,
+    /// The enter event.
+    pub enter: Event,
+    /// The exit event, when seen.
+    pub exit: Option<Event>,
+}
+
+impl RawSpan {
+    /// Decoded fields of the enter, then of the exit (`exit_` prefixed),
+    /// and `unfinished` when no exit was seen. Built on demand so that a
+    /// span costs one small record, not a JSON map, until it is written.
+    pub fn args(&self, session: &SessionInfo) -> Map<String, Value> {
+        let mut args = event_line::fields(&self.enter, session);
+        if let Some(exit) = &self.exit {
+            for (k, v) in event_line::fields(exit, session) {
+                args.insert(format!("exit_{k}"), v);
+            }
+        }
+        if !self.finished {
+            args.insert("unfinished".into(), json!(true));
+        }
+        args
+    }
 }
 
 /// A point in time on one CPU.
@@ -74,8 +94,15 @@ pub struct RawPoint {
     pub cat: Category,
     /// Stream position (0-based) of the event.
     pub index: u64,
-    /// Decoded fields.
-    pub args: Map<String, Value>,
+    /// The event.
+    pub event: Event,
+}
+
+impl RawPoint {
+    /// Decoded fields of the event (built on demand, see [`RawSpan::args`]).
+    pub fn args(&self, session: &SessionInfo) -> Map<String, Value> {
+        event_line::fields(&self.event, session)
+    }
 }
 
 /// A loss report: `count` records dropped on `cpu` between the times.
@@ -119,7 +146,7 @@ struct Open {
     /// Hotplug step index or hcall opcode: an exit closes the innermost
     /// open enter with the same tag.
     tag: i64,
-    args: Map<String, Value>,
+    enter: Event,
 }
 
 /// Pairs enters with exits per (CPU, thread, logical probe).
@@ -225,14 +252,13 @@ impl<'s> SpanCollector<'s> {
         self.seen_cpus.insert(ev.cpu);
         let key = (ev.cpu, ev.tid, ev.kind.probe());
         if let Some((name, cat, tag)) = enter_name(ev, self.session) {
-            let args = event_line::fields(ev, self.session);
             self.open.entry(key).or_default().push(Open {
                 start_ns: ev.ts_ns,
                 name,
                 cat,
                 index,
                 tag,
-                args,
+                enter: *ev,
             });
             return;
         }
@@ -246,8 +272,7 @@ impl<'s> SpanCollector<'s> {
                 for o in above.into_iter().rev() {
                     self.close(ev.cpu, o, ev.ts_ns, false, None);
                 }
-                let exit_args = event_line::fields(ev, self.session);
-                self.close(ev.cpu, open, ev.ts_ns, true, Some(exit_args));
+                self.close(ev.cpu, open, ev.ts_ns, true, Some(*ev));
                 return;
             }
             // An exit without its enter (the recording started inside the
@@ -293,7 +318,7 @@ impl<'s> SpanCollector<'s> {
             name,
             cat,
             index,
-            args: event_line::fields(ev, self.session),
+            event: *ev,
         }
     }
 
@@ -302,14 +327,7 @@ impl<'s> SpanCollector<'s> {
         self.out.points.push(p);
     }
 
-    fn close(&mut self, cpu: u32, open: Open, end_ns: u64, finished: bool, exit: Option<Map<String, Value>>) {
-        let mut args = open.args;
-        for (k, v) in exit.into_iter().flatten() {
-            args.insert(format!("exit_{k}"), v);
-        }
-        if !finished {
-            args.insert("unfinished".into(), json!(true));
-        }
+    fn close(&mut self, cpu: u32, open: Open, end_ns: u64, finished: bool, exit: Option<Event>) {
         self.out.spans.push(RawSpan {
             cpu,
             start_ns: open.start_ns,
@@ -318,7 +336,8 @@ impl<'s> SpanCollector<'s> {
             name: open.name,
             cat: open.cat,
             index: open.index,
-            args,
+            enter: open.enter,
+            exit,
         });
     }
 
@@ -384,13 +403,13 @@ mod tests {
         let done = &out.spans[0];
         assert_eq!((done.cpu, done.start_ns, done.end_ns, done.finished), (0, 10, 20, true));
         assert_eq!(done.name, "H_JOIN");
-        assert_eq!(done.args["exit_retval"], 0);
+        assert_eq!(done.args(&s)["exit_retval"], 0);
         let hung = &out.spans[1];
         assert_eq!(
             (hung.cpu, hung.start_ns, hung.end_ns, hung.finished),
             (1, 30, 100, false)
         );
-        assert_eq!(hung.args["unfinished"], true);
+        assert_eq!(hung.args(&s)["unfinished"], true);
         assert_eq!(out.points.len(), 1);
         assert!(out.points[0].name.contains("enter not seen"), "{:?}", out.points[0]);
         assert_eq!(out.cpus, vec![0, 1]);
