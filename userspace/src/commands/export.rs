@@ -121,9 +121,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     };
     let r = &summary.report;
     eprintln!(
-        "lpmtrace: wrote {} ({:?}): {} events, {} migrations, {} findings, {} events lost",
+        "lpmtrace: wrote {} ({}): {} events, {} migrations, {} findings, {} events lost",
         args.output.display(),
-        args.format,
+        match args.format {
+            ExportFormat::Perfetto => "perfetto",
+            ExportFormat::Jsonl => "jsonl",
+        },
         r.events,
         r.migrations.len(),
         r.findings.len(),

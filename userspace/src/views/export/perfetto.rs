@@ -352,7 +352,13 @@ impl<'a> Builder<'a> {
             );
         }
         for (i, p) in c.points.iter().enumerate() {
-            self.raw_instant(Some(Track::Cpu(p.cpu)), p.ts_ns, p.name.clone(), p.cat.as_str(), Args::Point(i));
+            self.raw_instant(
+                Some(Track::Cpu(p.cpu)),
+                p.ts_ns,
+                p.name.clone(),
+                p.cat.as_str(),
+                Args::Point(i),
+            );
         }
         for l in &c.lost {
             let name = format!("{} events lost", l.count);
@@ -415,6 +421,10 @@ fn dur_micros(ns: u64) -> Value {
     Number::from_f64((ns as f64 + 0.25) / 1000.0).map_or(Value::Null, Value::Number)
 }
 
+/// Write order: time, then slices (0) before instants (1) before flow
+/// starts (2) and ends (3), then longer slices first.
+type OrderKey = (u64, u8, Reverse<u64>);
+
 /// One trace event to write, in time order.
 enum Item {
     Slice(usize, u32),
@@ -475,7 +485,7 @@ fn plan<'a>(report: &'a Report, collected: &Collected) -> Plan<'a> {
 
     // Time order; at one time slices before instants before flows, longer
     // slices first (parents before children).
-    let mut keyed: Vec<((u64, u8, Reverse<u64>), Item)> = Vec::new();
+    let mut keyed: Vec<(OrderKey, Item)> = Vec::new();
     for (i, (s, &lane)) in b.slices.iter().zip(&lanes).enumerate() {
         let tid = tids[&(s.track, lane)];
         keyed.push(((s.start, 0, Reverse(s.end - s.start)), Item::Slice(i, tid)));
@@ -547,8 +557,10 @@ fn metadata(session: &SessionInfo, tids: &BTreeMap<(Track, usize), u32>) -> Vec<
     for (&(track, lane), &tid) in tids {
         out.push(json!({"ph": "M", "name": "thread_name", "pid": track.pid(), "tid": tid,
                         "args": {"name": track.name(lane)}}));
-        out.push(json!({"ph": "M", "name": "thread_sort_index", "pid": track.pid(), "tid": tid,
-                        "args": {"sort_index": track.sort_index(lane)}}));
+        out.push(
+            json!({"ph": "M", "name": "thread_sort_index", "pid": track.pid(), "tid": tid,
+                        "args": {"sort_index": track.sort_index(lane)}}),
+        );
     }
     out
 }
