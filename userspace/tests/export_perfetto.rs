@@ -206,6 +206,7 @@ fn lost_events_are_marked_on_the_cpu_and_globally() {
         .iter()
         .any(|&i| events[i]["s"] == "g" && events[i]["cat"] == "lost"));
     assert!(doc["otherData"]["events_lost"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_file(tmp("lost.json"));
 }
 
 #[test]
@@ -221,6 +222,7 @@ fn a_hang_shows_as_unfinished_slices() {
         .slices
         .iter()
         .any(|s| s.name.starts_with("migration ") && s.args["finished"] == json!(false)));
+    let _ = std::fs::remove_file(tmp("hang.json"));
 }
 
 #[test]
@@ -375,4 +377,6 @@ fn checker_rejects_a_real_export_once_broken() {
     let f = events.iter().position(|e| e["ph"] == "f").unwrap();
     events.remove(f);
     rejected(doc, "never ends");
+    let _ = std::fs::remove_file(tmp("demo-broken.json"));
+    let _ = std::fs::remove_dir(tmp("ro"));
 }

@@ -543,15 +543,18 @@ impl Plan<'_> {
     }
 }
 
+/// Process names and order; process-level metadata names the process's
+/// main thread (tid == pid, below the track tids that start at 10) so that
+/// no tid is shared between the two processes.
 fn metadata(session: &SessionInfo, tids: &BTreeMap<(Track, usize), u32>) -> Vec<Value> {
     let mut out = vec![
-        json!({"ph": "M", "name": "process_name", "pid": PID_MIGRATIONS, "tid": 0,
+        json!({"ph": "M", "name": "process_name", "pid": PID_MIGRATIONS, "tid": PID_MIGRATIONS,
                "args": {"name": format!("Migrations ({})", session.hostname)}}),
-        json!({"ph": "M", "name": "process_sort_index", "pid": PID_MIGRATIONS, "tid": 0,
+        json!({"ph": "M", "name": "process_sort_index", "pid": PID_MIGRATIONS, "tid": PID_MIGRATIONS,
                "args": {"sort_index": 0}}),
-        json!({"ph": "M", "name": "process_name", "pid": PID_CPUS, "tid": 0,
+        json!({"ph": "M", "name": "process_name", "pid": PID_CPUS, "tid": PID_CPUS,
                "args": {"name": format!("CPUs ({}, {})", session.hostname, session.kernel_release)}}),
-        json!({"ph": "M", "name": "process_sort_index", "pid": PID_CPUS, "tid": 0,
+        json!({"ph": "M", "name": "process_sort_index", "pid": PID_CPUS, "tid": PID_CPUS,
                "args": {"sort_index": 1}}),
     ];
     for (&(track, lane), &tid) in tids {
