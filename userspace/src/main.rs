@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lpmtrace::commands::{
-    doctor::DoctorArgs, dump::DumpArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs, replay::ReplayArgs,
-    report::ReportArgs,
+    doctor::DoctorArgs, dump::DumpArgs, export::ExportArgs, info::InfoArgs, live::LiveArgs, record::RecordArgs,
+    replay::ReplayArgs, report::ReportArgs,
 };
 
 /// Trace and diagnose Live Partition Migration (LPM) on IBM POWER Linux.
@@ -41,6 +41,8 @@ enum Command {
     Report(ReportArgs),
     /// Scrub through a recording in the interactive screen.
     Replay(ReplayArgs),
+    /// Export a recording as a Perfetto trace (Chrome JSON) or JSON lines.
+    Export(ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dump(args) => lpmtrace::commands::dump::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Info(args) => lpmtrace::commands::info::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => lpmtrace::commands::replay::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => lpmtrace::commands::export::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => {
             if let Some(path) = &args.scenario {
                 let mut source = lpmtrace::commands::report::open_scenario(path)?;

@@ -18,6 +18,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("cpio", "building guest initramfs images"),
     ("xz-utils", "unpacking Debian package indexes"),
     ("tmux", "terminal tests of the TUI"),
+    (
+        "chromium",
+        "rendering the report --html page headless in its test (screenshot and DOM)",
+    ),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.

@@ -47,6 +47,10 @@ pub struct ReportArgs {
     /// Print the versioned JSON document (docs/report-schema.md).
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML page (timeline, CPU lanes,
+    /// findings, coverage) for an incident ticket.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
     /// Exit with 1 when a finding at or above this severity exists.
     #[arg(long, value_enum, default_value = "critical")]
     pub fail_on: FailOn,
@@ -101,8 +105,17 @@ pub fn run(args: &ReportArgs, source: &mut dyn EventSource) -> anyhow::Result<Ex
 pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Write) -> anyhow::Result<u8> {
     let session = source.session().clone();
     let mut engine = Engine::new(&session, args.thresholds());
+    // The page's CPU lanes need more than the analysis keeps (offline
+    // time, IPI activity); gathered only when a page is asked for.
+    let mut activity = args
+        .html
+        .as_ref()
+        .map(|_| views::html::activity::CpuActivity::default());
     while let Some(ev) = source.next_event().context("reading events")? {
         engine.push(&ev);
+        if let Some(a) = &mut activity {
+            a.push(&ev);
+        }
     }
     // A scenario may say how long the hang it describes lasted.
     if let Some(path) = &args.scenario {
@@ -111,6 +124,11 @@ pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Wri
         }
     }
     let report = engine.finish();
+    if let (Some(path), Some(activity)) = (&args.html, &activity) {
+        crate::commands::common::write_atomically(path, |out| {
+            Ok(views::html::write_html(out, &report, &session, activity)?)
+        })?;
+    }
     let written = if args.json {
         views::report::write_json(out, &report, &session)
     } else {

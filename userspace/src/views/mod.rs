@@ -1,3 +1,6 @@
 //! Views: everything that turns events, sessions and reports into output.
 pub mod event_line;
+pub mod export;
+pub mod html;
 pub mod report;
+pub mod timeline;
