@@ -40,6 +40,7 @@
 
 mod codec;
 mod error;
+pub mod flight;
 mod format;
 mod reader;
 mod writer;
