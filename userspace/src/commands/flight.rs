@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::analysis::{Severity, Thresholds};
+use crate::analysis::{Outcome, Severity, Thresholds};
 use crate::capture::{Capture, Sink};
 use crate::events::{session::SessionInfo, Event};
 use crate::metrics::{Feed, FlightStats};
@@ -93,10 +93,49 @@ struct FlightSink {
     quiet: bool,
     max_dumps: usize,
     max_disk: u64,
+    last_pin: Option<Instant>,
 }
 
+/// How often the pin (start of the oldest migration in flight) is read
+/// from the live analysis: a snapshot of it is not free, and eviction works
+/// in one-second chunks anyway.
+const PIN_EVERY: Duration = Duration::from_millis(500);
+
 impl FlightSink {
-    fn send(&mut self, plan: DumpPlan) {
+    /// Keeps a migration in flight whole in the window.
+    fn update_pin(&mut self) {
+        if self.last_pin.is_some_and(|t| t.elapsed() < PIN_EVERY) {
+            return;
+        }
+        self.last_pin = Some(Instant::now());
+        let report = self.watch.engine().snapshot();
+        let pin = report
+            .migrations
+            .iter()
+            .filter(|m| m.outcome == Outcome::InProgress)
+            .map(|m| m.start_ns)
+            .min();
+        self.ring.set_pin(pin);
+    }
+
+    /// Notes on `plan` whether it starts inside a migration, from the live
+    /// analysis (which saw that migration whole).
+    fn note_cut(&self, plan: &mut DumpPlan) {
+        if let Some((first, last)) = plan.time_range() {
+            let report = self.watch.engine().snapshot();
+            plan.cut_until_ns = flight::cut_until(&report.migrations, first, last);
+        }
+    }
+
+    fn send(&mut self, mut plan: DumpPlan) {
+        self.note_cut(&mut plan);
+        if plan.cut_until_ns.is_some() {
+            eprintln!(
+                "lpmtrace: flight recorder: the {} dump starts inside a migration whose start no longer fits \
+                 in --max-memory; its findings about that migration will read as inconclusive",
+                plan.first_kind()
+            );
+        }
         let job = Job {
             plan,
             unix_secs: unix_now(),
@@ -200,6 +239,7 @@ impl Sink for FlightSink {
                 );
             }
         }
+        self.update_pin();
         if let Some(plan) = self.ring.poll(now_ns) {
             self.send(plan);
         }
@@ -298,6 +338,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
         quiet: args.quiet,
         max_dumps: args.max_dumps,
         max_disk: args.max_disk,
+        last_pin: None,
     };
     let result = capture.run(&mut sink).await;
     usr1_task.abort();

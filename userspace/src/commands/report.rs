@@ -110,7 +110,13 @@ pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Wri
             engine.advance_to(w);
         }
     }
-    let report = engine.finish();
+    let mut report = engine.finish();
+    // A flight-recorder dump may start inside a migration; what the
+    // recorder noted about that keeps the report from inventing a failure.
+    if let Some(info) = &session.flight {
+        eprintln!("lpmtrace: {}", crate::record::flight::describe_info(info));
+        crate::record::flight::qualify_report(&mut report, info);
+    }
     let written = if args.json {
         views::report::write_json(out, &report, &session)
     } else {

@@ -433,6 +433,36 @@ pub fn qualify_report(report: &mut Report, info: &FlightDumpInfo) -> usize {
     marked
 }
 
+/// One line about a dump for `info` and `report`.
+pub fn describe_info(info: &FlightDumpInfo) -> String {
+    let mut s = format!(
+        "flight-recorder dump: triggered by {} at {} (window {}, tail {})",
+        info.triggers.join(", "),
+        super::format_ts(info.trigger_ts_ns),
+        super::format_duration(info.window_ns),
+        super::format_duration(info.tail_ns)
+    );
+    if info.events_left_out > 0 {
+        let _ = std::fmt::Write::write_fmt(
+            &mut s,
+            format_args!(
+                "; {} earlier events are not in the dump (one lost record at its start stands for them)",
+                info.events_left_out
+            ),
+        );
+    }
+    if let Some(until) = info.cut_migrations_until_ns {
+        let _ = std::fmt::Write::write_fmt(
+            &mut s,
+            format_args!(
+                "; it starts inside a migration (until {}): findings about it are inconclusive",
+                super::format_ts(until)
+            ),
+        );
+    }
+    s
+}
+
 /// The `lost` record that stands for the events a dump leaves out before
 /// its window: `count` events between `first_ts_ns` and the dump's first
 /// event at `first_kept_ts_ns`. It is stamped at the first kept event so it
