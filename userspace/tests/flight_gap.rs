@@ -62,6 +62,7 @@ fn dumps_cut_anywhere_report_inconclusive_not_false_findings() {
                 events_left_out: cut as u64,
                 window_start_ns: Some(kept[0].ts_ns),
                 cut_migrations_until_ns: flight::cut_until(&full.migrations, kept[0].ts_ns, last_ts),
+                watched_until_ns: None,
             };
             let unqualified = report.clone();
             marked += flight::qualify_report(&mut report, &info);
@@ -94,12 +95,24 @@ fn dumps_cut_anywhere_report_inconclusive_not_false_findings() {
     assert!(cuts > 500, "too few cuts: {cuts}");
     assert!(marked > 0 && false_without_note > 0, "the property was never exercised");
     eprintln!("{cuts} cuts; {marked} findings marked inconclusive; {false_without_note} cuts would report a false finding without the note");
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn the_gap_is_a_lost_record_at_the_first_kept_event() {
     let ev = lpmtrace::record::flight::gap_event(100, 7, 500);
     assert_eq!(ev.ts_ns, 500);
-    assert!(matches!(ev.kind, EventKind::Lost { count: 7, first_ts_ns: 100, last_ts_ns: 500 }));
+    assert!(matches!(
+        ev.kind,
+        EventKind::Lost {
+            count: 7,
+            first_ts_ns: 100,
+            last_ts_ns: 500
+        }
+    ));
 }

@@ -99,7 +99,17 @@ fn sigusr1_dumps_readable_recordings_and_the_cap_deletes_the_oldest() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = lpmtrace()
-        .args(["record", "--flight-recorder", "--window", "20s", "--tail", "1s", "--max-dumps", "2", "-o"])
+        .args([
+            "record",
+            "--flight-recorder",
+            "--window",
+            "20s",
+            "--tail",
+            "1s",
+            "--max-dumps",
+            "2",
+            "-o",
+        ])
         .arg(&dir)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -138,7 +148,10 @@ fn sigusr1_dumps_readable_recordings_and_the_cap_deletes_the_oldest() {
 
     for path in &on_disk {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with("lpmtrace-") && name.ends_with("Z-manual.lpmt"), "{name}");
+        assert!(
+            name.starts_with("lpmtrace-") && name.ends_with("Z-manual.lpmt"),
+            "{name}"
+        );
         let info = json(&["info", "--json"], path);
         let flight = &info["session"]["flight"];
         assert_eq!(flight["triggers"], serde_json::json!(["manual"]), "{info}");
@@ -146,7 +159,11 @@ fn sigusr1_dumps_readable_recordings_and_the_cap_deletes_the_oldest() {
         let events = info["events"].as_u64().expect("events in info");
         assert!(events > 1000, "{name}: only {events} events (a storm ran)");
         // `dump` reads every event back; the IPIs of the storm are there.
-        let out = lpmtrace().args(["dump", "--format", "jsonl"]).arg(path).output().unwrap();
+        let out = lpmtrace()
+            .args(["dump", "--format", "jsonl"])
+            .arg(path)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(text.lines().count() as u64, events);
@@ -170,6 +187,9 @@ fn sigusr1_dumps_readable_recordings_and_the_cap_deletes_the_oldest() {
     let mut guard = guard;
     let status = guard.0.wait().unwrap();
     assert!(status.success(), "{status}");
-    assert!(!dir.read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial")));
+    assert!(!dir
+        .read_dir()
+        .unwrap()
+        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial")));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -76,7 +76,10 @@ fn query(port: u16, q: &str) -> Option<Vec<Value>> {
 }
 
 fn value(sample: &Value) -> f64 {
-    sample["value"][1].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+    sample["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 #[test]
@@ -87,7 +90,10 @@ fn prometheus_scrapes_lpmtrace_and_answers_a_query() {
         return;
     }
     assert!(
-        Command::new("prometheus").arg("--version").output().is_ok_and(|o| o.status.success()),
+        Command::new("prometheus")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
         "prometheus is not installed: run `cargo xtask setup` (Debian package prometheus)"
     );
     let dir = std::env::temp_dir().join(format!("lpmtrace-test-prom-{}", std::process::id()));
@@ -184,7 +190,9 @@ fn prometheus_scrapes_lpmtrace_and_answers_a_query() {
     assert!(value(&attached[0]) >= 1.0, "no probe attached: {attached:?}");
     let probes = query(prom_port, "lpmtrace_probe_attached").unwrap();
     assert!(
-        probes.iter().any(|p| p["metric"]["probe"] == "ipi.send" && value(p) == 1.0),
+        probes
+            .iter()
+            .any(|p| p["metric"]["probe"] == "ipi.send" && value(p) == 1.0),
         "{probes:?}"
     );
     for family in [

@@ -9,15 +9,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::analysis::{Outcome, Severity, Thresholds};
+use crate::analysis::Thresholds;
 use crate::capture::{Capture, Sink};
 use crate::events::{session::SessionInfo, Event};
+use crate::flight::{fmt_duration, FlightCore};
 use crate::metrics::{Feed, FlightStats};
-use crate::record::flight::{self, DumpPlan, FlightOptions, FlightRing};
+use crate::record::flight::{self, DumpPlan, FlightOptions};
 use crate::record::WriteSummary;
-use crate::watch::{finding_line, Watch};
+use crate::watch::finding_line;
 
 use super::record::{human_bytes, RecordArgs};
 
@@ -29,8 +30,15 @@ struct Job {
 
 /// What the writer thread reports back.
 enum Done {
-    Written { summary: WriteSummary, kind: String, deleted: Vec<String> },
-    Failed { kind: String, error: String },
+    Written {
+        summary: WriteSummary,
+        kind: String,
+        deleted: Vec<String>,
+    },
+    Failed {
+        kind: String,
+        error: String,
+    },
 }
 
 /// The writer thread: writes dumps one after the other, then applies the
@@ -52,7 +60,10 @@ fn writer_thread(
                 let mut deleted = Vec::new();
                 match flight::list_dumps(&dir, &session.hostname) {
                     Ok(files) => {
-                        let others: Vec<_> = files.into_iter().filter(|f| Some(&f.name) != new_name.as_ref()).collect();
+                        let others: Vec<_> = files
+                            .into_iter()
+                            .filter(|f| Some(&f.name) != new_name.as_ref())
+                            .collect();
                         for name in flight::retention(&others, summary.bytes, max_dumps, max_disk) {
                             match std::fs::remove_file(dir.join(&name)) {
                                 Ok(()) => deleted.push(name),
@@ -81,8 +92,7 @@ fn unix_now() -> u64 {
 }
 
 struct FlightSink {
-    ring: FlightRing,
-    watch: Watch,
+    core: FlightCore,
     metrics: Option<Feed>,
     manual: Arc<AtomicU64>,
     manual_seen: u64,
@@ -93,42 +103,10 @@ struct FlightSink {
     quiet: bool,
     max_dumps: usize,
     max_disk: u64,
-    last_pin: Option<Instant>,
 }
 
-/// How often the pin (start of the oldest migration in flight) is read
-/// from the live analysis: a snapshot of it is not free, and eviction works
-/// in one-second chunks anyway.
-const PIN_EVERY: Duration = Duration::from_millis(500);
-
 impl FlightSink {
-    /// Keeps a migration in flight whole in the window.
-    fn update_pin(&mut self) {
-        if self.last_pin.is_some_and(|t| t.elapsed() < PIN_EVERY) {
-            return;
-        }
-        self.last_pin = Some(Instant::now());
-        let report = self.watch.engine().snapshot();
-        let pin = report
-            .migrations
-            .iter()
-            .filter(|m| m.outcome == Outcome::InProgress)
-            .map(|m| m.start_ns)
-            .min();
-        self.ring.set_pin(pin);
-    }
-
-    /// Notes on `plan` whether it starts inside a migration, from the live
-    /// analysis (which saw that migration whole).
-    fn note_cut(&self, plan: &mut DumpPlan) {
-        if let Some((first, last)) = plan.time_range() {
-            let report = self.watch.engine().snapshot();
-            plan.cut_until_ns = flight::cut_until(&report.migrations, first, last);
-        }
-    }
-
-    fn send(&mut self, mut plan: DumpPlan) {
-        self.note_cut(&mut plan);
+    fn send(&mut self, plan: DumpPlan) {
         if plan.cut_until_ns.is_some() {
             eprintln!(
                 "lpmtrace: flight recorder: the {} dump starts inside a migration whose start no longer fits \
@@ -196,51 +174,45 @@ impl FlightSink {
         FlightStats {
             dumps: self.dumps.clone(),
             errors: self.errors,
-            window_bytes: self.ring.memory() as u64,
-            window_events: self.ring.events(),
+            window_bytes: self.core.ring().memory() as u64,
+            window_events: self.core.ring().events(),
         }
     }
 }
 
 impl Sink for FlightSink {
     fn event(&mut self, event: &Event) -> anyhow::Result<()> {
-        self.watch.push(event);
         if let Some(m) = &mut self.metrics {
             m.event(event);
         }
-        self.ring.push(event);
+        self.core.push(event);
         Ok(())
     }
 
     fn tick(&mut self, now_ns: u64) -> anyhow::Result<bool> {
-        for f in self.watch.tick(now_ns) {
-            if !self.quiet {
-                eprintln!("lpmtrace: {}", finding_line(&f));
-            }
-            if f.severity == Severity::Critical {
-                let new = self.ring.trigger(f.kind.id(), now_ns);
-                if new && !self.quiet {
-                    eprintln!(
-                        "lpmtrace: flight recorder: {} fired; dumping the window plus {}s of tail",
-                        f.kind.id(),
-                        self.ring.options().tail_ns / 1_000_000_000
-                    );
-                }
-            }
-        }
         let manual = self.manual.load(Ordering::Relaxed);
         if manual != self.manual_seen {
             self.manual_seen = manual;
-            let new = self.ring.trigger("manual", now_ns);
-            if new && !self.quiet {
+            if self.core.manual(now_ns) && !self.quiet {
                 eprintln!(
-                    "lpmtrace: flight recorder: SIGUSR1; dumping the window plus {}s of tail",
-                    self.ring.options().tail_ns / 1_000_000_000
+                    "lpmtrace: flight recorder: SIGUSR1; dumping the window plus {} of tail",
+                    fmt_duration(Duration::from_nanos(self.core.ring().options().tail_ns))
                 );
             }
         }
-        self.update_pin();
-        if let Some(plan) = self.ring.poll(now_ns) {
+        let tick = self.core.tick(now_ns);
+        if !self.quiet {
+            for f in &tick.findings {
+                eprintln!("lpmtrace: {}", finding_line(f));
+            }
+            for kind in &tick.opened {
+                eprintln!(
+                    "lpmtrace: flight recorder: {kind} fired; dumping the window plus {} of tail",
+                    fmt_duration(Duration::from_nanos(self.core.ring().options().tail_ns))
+                );
+            }
+        }
+        if let Some(plan) = tick.dump {
             self.send(plan);
         }
         self.collect(false);
@@ -248,20 +220,19 @@ impl Sink for FlightSink {
             let stats = self.stats();
             if let Some(m) = &mut self.metrics {
                 m.set_flight(stats);
-                m.publish(self.watch.engine(), false);
+                m.publish(self.core.watch().engine(), false);
             }
         }
         Ok(true)
     }
 
     fn busy(&self) -> Option<String> {
-        self.watch.in_flight()
+        self.core.watch().in_flight()
     }
 }
 
 fn check_dir(dir: &Path) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(dir)
-        .map_err(|e| anyhow::anyhow!("flight recorder folder {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("flight recorder folder {}: {e}", dir.display()))?;
     if !meta.is_dir() {
         anyhow::bail!("flight recorder folder {}: not a directory", dir.display());
     }
@@ -271,7 +242,9 @@ fn check_dir(dir: &Path) -> anyhow::Result<()> {
 /// Runs `record --flight-recorder`.
 pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
     if args.max_size.is_some() || args.force {
-        anyhow::bail!("--max-size and --force apply to one recording; the flight recorder uses --max-dumps and --max-disk");
+        anyhow::bail!(
+            "--max-size and --force apply to one recording; the flight recorder uses --max-dumps and --max-disk"
+        );
     }
     let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
     check_dir(&dir)?;
@@ -285,7 +258,6 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
         max_memory,
         ..FlightOptions::default()
     };
-    let ring = FlightRing::new(opts).map_err(|e| anyhow::anyhow!("flight recorder: cannot set up zstd: {e}"))?;
 
     // Registered before the capture starts so a SIGUSR1 sent as soon as the
     // "recording" line appears is never the default action (terminate).
@@ -300,6 +272,8 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
 
     let capture = Capture::start(args.probes.capture_options(args.duration)?)?;
     let session = capture.session().clone();
+    let core = FlightCore::new(&session, opts, Thresholds::default())
+        .map_err(|e| anyhow::anyhow!("flight recorder: cannot set up zstd: {e}"))?;
     let (metrics, _server) =
         super::common::start_metrics(args.metrics.as_deref(), &session, "record-flight", args.quiet).await?;
 
@@ -326,8 +300,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
         );
     }
     let mut sink = FlightSink {
-        ring,
-        watch: Watch::new(&session, Thresholds::default()),
+        core,
         metrics,
         manual,
         manual_seen: 0,
@@ -338,12 +311,12 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
         quiet: args.quiet,
         max_dumps: args.max_dumps,
         max_disk: args.max_disk,
-        last_pin: None,
     };
     let result = capture.run(&mut sink).await;
     usr1_task.abort();
     // A dump still waiting for its tail is written with the tail so far.
-    if let Some(plan) = sink.ring.take_pending() {
+    let now = crate::capture::clock_ns(session.clock);
+    if let Some(plan) = sink.core.take_pending(now) {
         if !args.quiet {
             eprintln!("lpmtrace: flight recorder: stopping; writing the pending dump with the tail so far");
         }
@@ -371,15 +344,4 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
         anyhow::bail!("{} flight-recorder dumps could not be written (see above)", sink.errors);
     }
     Ok(())
-}
-
-fn fmt_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
-        format!("{}h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
 }

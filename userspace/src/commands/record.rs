@@ -182,7 +182,8 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
     }
     let capture = Capture::start(args.probes.capture_options(args.duration)?)?;
     let session = capture.session().clone();
-    let (metrics, _server) = super::common::start_metrics(args.metrics.as_deref(), &session, "record", args.quiet).await?;
+    let (metrics, _server) =
+        super::common::start_metrics(args.metrics.as_deref(), &session, "record", args.quiet).await?;
     let path = args.output.clone().unwrap_or_else(|| default_name(&session.hostname));
     let writer = Writer::create(
         Path::new(&path),

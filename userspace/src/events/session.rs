@@ -151,6 +151,11 @@ pub struct FlightDumpInfo {
     /// start no later than this inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut_migrations_until_ns: Option<u64>,
+    /// Kernel-clock time the recorder took the dump: it was watching until
+    /// then, so silence up to it is part of the trace (a hang with no
+    /// events); `report` advances the analysis clock to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watched_until_ns: Option<u64>,
 }
 
 impl SessionInfo {

@@ -242,16 +242,26 @@ mod tests {
         assert_eq!(s.events, sc.events.len() as u64);
         assert_eq!(s.probes, vec![("lpm.join".to_string(), "n/a")]);
         let report = engine.snapshot();
-        let critical = report.findings.iter().filter(|f| f.severity.as_str() == "critical").count() as u64;
+        let critical = report
+            .findings
+            .iter()
+            .filter(|f| f.severity.as_str() == "critical")
+            .count() as u64;
         assert!(critical > 0, "the scenario has a critical finding");
-        let published: u64 = s.findings.iter().filter(|((_, sev), _)| *sev == "critical").map(|(_, n)| n).sum();
+        let published: u64 = s
+            .findings
+            .iter()
+            .filter(|((_, sev), _)| *sev == "critical")
+            .map(|(_, n)| n)
+            .sum();
         assert_eq!(published, critical);
-        let ended = report.migrations.iter().filter(|m| m.outcome != Outcome::InProgress).count() as u64;
+        let ended = report
+            .migrations
+            .iter()
+            .filter(|m| m.outcome != Outcome::InProgress)
+            .count() as u64;
         assert_eq!(s.migrations.values().sum::<u64>(), ended);
-        assert_eq!(
-            s.in_progress,
-            report.migrations.len() as u64 - ended
-        );
+        assert_eq!(s.in_progress, report.migrations.len() as u64 - ended);
         // Publishing again counts nothing twice.
         feed.publish(&engine, true);
         assert_eq!(shared.snapshot(), s);

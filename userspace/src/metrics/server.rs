@@ -123,9 +123,11 @@ pub fn parse_request(head: &[u8]) -> Request {
 /// Status, content type and body for a request (pure).
 pub fn respond(req: &Request, metrics: &Metrics) -> (&'static str, &'static str, String) {
     match req {
-        Request::Get { path, .. } if path == "/metrics" => {
-            ("200 OK", exposition::CONTENT_TYPE, exposition::render(&metrics.snapshot()))
-        }
+        Request::Get { path, .. } if path == "/metrics" => (
+            "200 OK",
+            exposition::CONTENT_TYPE,
+            exposition::render(&metrics.snapshot()),
+        ),
         Request::Get { path, .. } if path == "/" => (
             "200 OK",
             "text/plain; charset=utf-8",
@@ -216,10 +218,15 @@ mod tests {
 
     #[test]
     fn serves_metrics_over_tcp_and_rejects_the_rest() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
-            let mut snap = Snapshot::default();
-            snap.events = 7;
+            let snap = Snapshot {
+                events: 7,
+                ..Snapshot::default()
+            };
             let server = start("127.0.0.1:0", Metrics::new(snap)).await.unwrap();
             let addr = server.local_addr();
             let get = |req: Vec<u8>| async move {
@@ -236,8 +243,12 @@ mod tests {
             assert!(r.contains("\nlpmtrace_events_total 7\n"), "{r}");
             let body_len = r.split("\r\n\r\n").nth(1).unwrap().len();
             assert!(r.contains(&format!("Content-Length: {body_len}\r\n")));
-            assert!(get(b"GET /nope HTTP/1.1\r\n\r\n".to_vec()).await.starts_with("HTTP/1.1 404"));
-            assert!(get(b"DELETE /metrics HTTP/1.1\r\n\r\n".to_vec()).await.starts_with("HTTP/1.1 405"));
+            assert!(get(b"GET /nope HTTP/1.1\r\n\r\n".to_vec())
+                .await
+                .starts_with("HTTP/1.1 404"));
+            assert!(get(b"DELETE /metrics HTTP/1.1\r\n\r\n".to_vec())
+                .await
+                .starts_with("HTTP/1.1 405"));
             let mut big = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
             big.extend(std::iter::repeat_n(b'a', MAX_REQUEST + 10));
             assert!(get(big).await.starts_with("HTTP/1.1 431"));

@@ -134,6 +134,9 @@ pub struct DumpPlan {
     /// See [`FlightDumpInfo::cut_migrations_until_ns`]; the caller sets it
     /// from its live analysis ([`cut_until`]).
     pub cut_until_ns: Option<u64>,
+    /// Kernel-clock time the dump was taken (the recorder watched until
+    /// then).
+    pub taken_ns: u64,
 }
 
 impl DumpPlan {
@@ -317,18 +320,18 @@ impl FlightRing {
             self.drop_front(false);
         }
         match &self.pending {
-            Some(p) if now_ns >= p.until_ns => self.take_dump(),
+            Some(p) if now_ns >= p.until_ns => self.take_dump(now_ns),
             _ => None,
         }
     }
 
-    /// The waiting dump now, with whatever tail there is (at stop).
-    pub fn take_pending(&mut self) -> Option<DumpPlan> {
+    /// The waiting dump at `now_ns`, with whatever tail there is (at stop).
+    pub fn take_pending(&mut self, now_ns: u64) -> Option<DumpPlan> {
         self.pending.as_ref()?;
-        self.take_dump()
+        self.take_dump(now_ns)
     }
 
-    fn take_dump(&mut self) -> Option<DumpPlan> {
+    fn take_dump(&mut self, now_ns: u64) -> Option<DumpPlan> {
         let pending = self.pending.take()?;
         self.seal();
         let chunks: Vec<Arc<Chunk>> = self.chunks.iter().cloned().collect();
@@ -346,6 +349,7 @@ impl FlightRing {
             gap,
             options: self.opts.clone(),
             cut_until_ns: None,
+            taken_ns: now_ns,
         })
     }
 
@@ -408,6 +412,31 @@ pub fn cut_until(migrations: &[Migration], first_kept_ts: u64, dump_end_ts: u64)
 /// may have inferred a failure that did not happen. Returns how many
 /// findings it marked.
 pub fn qualify_report(report: &mut Report, info: &FlightDumpInfo) -> usize {
+    // The gap record reads as an ordinary loss to the analysis; say what
+    // it is, at info level (nothing failed: the dump is a window).
+    if let Some(start) = info.window_start_ns.filter(|_| info.events_left_out > 0) {
+        // The gap is the dump's first event: the first loss finding, which
+        // starts no later than the window.
+        if let Some(f) = report
+            .findings
+            .iter_mut()
+            .find(|f| f.kind == FindingKind::EventsLost && f.window_start_ns <= start)
+        {
+            f.severity = crate::analysis::Severity::Info;
+            f.summary = format!(
+                "{} events before this flight-recorder dump's window are not in it (the window starts at {})",
+                info.events_left_out,
+                super::format_ts(start)
+            );
+            f.explanation = "A flight-recorder dump holds the window before its trigger and the tail after it; \
+                             the recorder saw earlier events but did not keep them. They are one lost record \
+                             at the start of the dump, so findings that rest on them are marked inconclusive."
+                .into();
+            f.next_step = "For more history, run the flight recorder with a longer --window (and enough \
+                           --max-memory)."
+                .into();
+        }
+    }
     let Some(until) = info.cut_migrations_until_ns else {
         return 0;
     };
@@ -588,7 +617,12 @@ pub fn list_dumps(dir: &Path, host: &str) -> std::io::Result<Vec<DumpFile>> {
 /// temporary name and renamed when complete, so a half-written dump is
 /// never mistaken for one. The session header carries
 /// [`FlightDumpInfo`]; the gap (if any) is the first event.
-pub fn write_dump(dir: &Path, session: &SessionInfo, plan: &DumpPlan, unix_secs: u64) -> Result<WriteSummary, RecordError> {
+pub fn write_dump(
+    dir: &Path,
+    session: &SessionInfo,
+    plan: &DumpPlan,
+    unix_secs: u64,
+) -> Result<WriteSummary, RecordError> {
     let mut name = dump_name(&session.hostname, unix_secs, plan.first_kind());
     let mut n = 2;
     while dir.join(&name).exists() {
@@ -607,6 +641,7 @@ pub fn write_dump(dir: &Path, session: &SessionInfo, plan: &DumpPlan, unix_secs:
         events_left_out: plan.gap.map_or(0, |g| g.count),
         window_start_ns: plan.gap.map(|g| g.last_ts_ns),
         cut_migrations_until_ns: plan.cut_until_ns,
+        watched_until_ns: Some(plan.taken_ns),
     });
     let opts = WriterOptions {
         force: true,
@@ -743,7 +778,7 @@ mod tests {
         assert!(r.evicted_for_memory() > 0, "the cap was never reached");
         assert_eq!(r.evicted() + r.events(), 400_000);
         r.trigger("manual", 400_000 * 1000);
-        let plan = r.take_pending().unwrap();
+        let plan = r.take_pending(400_000 * 1000).unwrap();
         assert_eq!(plan.gap.unwrap().count, r.evicted());
     }
 
@@ -774,7 +809,7 @@ mod tests {
         assert_eq!(plan.first_kind(), "join-stall");
         // No trigger, no dump.
         assert!(r.poll(100 * S).is_none());
-        assert!(r.take_pending().is_none());
+        assert!(r.take_pending(100 * S).is_none());
     }
 
     #[test]
@@ -804,14 +839,25 @@ mod tests {
         assert!(r.oldest_ts().unwrap() <= 2 * S, "pinned start evicted");
         r.set_pin(None);
         r.poll(20 * S);
-        assert!(r.oldest_ts().unwrap() >= 14 * S, "window not restored: {:?}", r.oldest_ts());
+        assert!(
+            r.oldest_ts().unwrap() >= 14 * S,
+            "window not restored: {:?}",
+            r.oldest_ts()
+        );
     }
 
     #[test]
     fn gap_event_is_a_lost_record() {
         let e = gap_event(5, 3, 9);
         assert_eq!(e.kind.phase(), Phase::Event);
-        assert!(matches!(e.kind, EventKind::Lost { count: 3, first_ts_ns: 5, last_ts_ns: 9 }));
+        assert!(matches!(
+            e.kind,
+            EventKind::Lost {
+                count: 3,
+                first_ts_ns: 5,
+                last_ts_ns: 9
+            }
+        ));
     }
 
     #[test]
@@ -824,9 +870,16 @@ mod tests {
             name: n.into(),
             bytes: b,
         };
-        let existing = [f("lpmtrace-h-20260102T000000Z-manual.lpmt", 10), f("lpmtrace-h-20260101T000000Z-manual.lpmt", 10), f("lpmtrace-h-20260103T000000Z-manual.lpmt", 10)];
+        let existing = [
+            f("lpmtrace-h-20260102T000000Z-manual.lpmt", 10),
+            f("lpmtrace-h-20260101T000000Z-manual.lpmt", 10),
+            f("lpmtrace-h-20260103T000000Z-manual.lpmt", 10),
+        ];
         // Count cap: 3 + 1 new > 3 → the oldest goes.
-        assert_eq!(retention(&existing, 10, 3, u64::MAX), ["lpmtrace-h-20260101T000000Z-manual.lpmt"]);
+        assert_eq!(
+            retention(&existing, 10, 3, u64::MAX),
+            ["lpmtrace-h-20260101T000000Z-manual.lpmt"]
+        );
         // Byte cap: 30 + 25 > 40 → two oldest go.
         assert_eq!(retention(&existing, 25, 10, 40).len(), 2);
         assert!(retention(&existing, 1, 10, 100).is_empty());
