@@ -18,6 +18,14 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("cpio", "building guest initramfs images"),
     ("xz-utils", "unpacking Debian package indexes"),
     ("tmux", "terminal tests of the TUI"),
+    (
+        "prometheus",
+        "the --metrics test scrapes lpmtrace with a real Prometheus and checks the exposition with promtool",
+    ),
+    (
+        "systemd",
+        "systemd-analyze verify/security on the flight-recorder unit (packaging/)",
+    ),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.
