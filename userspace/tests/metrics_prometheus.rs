@@ -208,3 +208,31 @@ fn prometheus_scrapes_lpmtrace_and_answers_a_query() {
     let in_progress = query(prom_port, "lpmtrace_migration_in_progress").unwrap();
     assert_eq!(value(&in_progress[0]), 0.0, "no migration on this host");
 }
+
+#[test]
+fn the_documented_alert_rules_pass_promtool() {
+    // The rules in docs/metrics.md are what SREs copy: they must load.
+    let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md")).unwrap();
+    let marker = "# rules/lpmtrace.yml\n";
+    let start = doc.find(marker).expect("rules block in docs/metrics.md") + marker.len();
+    let end = start + doc[start..].find("```").expect("end of the block");
+    let dir = std::env::temp_dir().join(format!("lpmtrace-test-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lpmtrace.yml");
+    std::fs::write(&file, &doc[start..end]).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (package prometheus)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success() && text.contains("SUCCESS: 7 rules found"),
+        "{text}"
+    );
+}
