@@ -119,6 +119,7 @@ pub fn session_info(facts: &KernelFacts, attached: &AttachedProbes, options: &At
         hotplug_states: facts.hotplug_states.clone(),
         symbols: Vec::new(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        flight: None,
     }
 }
 

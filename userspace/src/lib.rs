@@ -21,6 +21,8 @@ pub mod capture;
 pub mod commands;
 pub mod demo;
 pub mod events;
+pub mod flight;
+pub mod metrics;
 pub mod probes;
 pub mod record;
 pub mod scenario;

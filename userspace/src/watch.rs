@@ -13,6 +13,15 @@ pub struct Watch {
     announced: usize,
 }
 
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("events", &self.engine.events())
+            .field("announced", &self.announced)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Watch {
     /// A watch over `session` with `thresholds`.
     pub fn new(session: &SessionInfo, thresholds: Thresholds) -> Self {

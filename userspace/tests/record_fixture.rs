@@ -77,6 +77,7 @@ fn v1_session() -> SessionInfo {
             (0xc000_0000_0023_4560, "do_nothing".into()),
         ],
         tool_version: "0.1.0".into(),
+        flight: None,
     }
 }
 

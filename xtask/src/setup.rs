@@ -22,6 +22,14 @@ const APT_PACKAGES: &[(&str, &str)] = &[
         "chromium",
         "rendering the report --html page headless in its test (screenshot and DOM)",
     ),
+    (
+        "prometheus",
+        "the --metrics test scrapes lpmtrace with a real Prometheus and checks the exposition with promtool",
+    ),
+    (
+        "systemd",
+        "systemd-analyze verify/security on the flight-recorder unit (packaging/)",
+    ),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.

@@ -81,6 +81,25 @@ fn page_size() -> u64 {
     }
 }
 
+/// Starts the `--metrics` server when asked: the feed for the sink and
+/// the server (keep it alive for the capture).
+pub async fn start_metrics(
+    addr: Option<&str>,
+    session: &crate::events::session::SessionInfo,
+    mode: &str,
+    quiet: bool,
+) -> anyhow::Result<(Option<crate::metrics::Feed>, Option<crate::metrics::server::Server>)> {
+    let Some(addr) = addr else {
+        return Ok((None, None));
+    };
+    let shared = crate::metrics::Metrics::new(crate::metrics::Snapshot::for_session(session, mode));
+    let server = crate::metrics::server::start(addr, std::sync::Arc::clone(&shared)).await?;
+    if !quiet {
+        eprintln!("lpmtrace: metrics on http://{}/metrics", server.local_addr());
+    }
+    Ok((Some(crate::metrics::Feed::new(shared)), Some(server)))
+}
+
 /// Parses `30s`, `1.5s`, `500ms`, `5m`, `2h`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();

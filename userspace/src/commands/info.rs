@@ -107,6 +107,9 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
         FooterStatus::Missing => writeln!(out, "footer      MISSING")?,
         FooterStatus::Corrupt { reason } => writeln!(out, "footer      CORRUPT: {reason}")?,
     }
+    if let Some(flight) = &s.flight {
+        writeln!(out, "flight      {}", crate::record::flight::describe_info(flight))?;
+    }
     if let Some(note) = info.recovery_note() {
         writeln!(out, "note        {note}")?;
     }

@@ -34,6 +34,10 @@ pub struct LiveArgs {
     /// Replace an existing --record file.
     #[arg(long, requires = "record")]
     pub force: bool,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464,
+    /// [::]:9464) at /metrics (docs/metrics.md).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     /// Probe selection and buffers.
     #[command(flatten)]
     pub probes: ProbeArgs,
@@ -60,11 +64,15 @@ struct LineSink<W: Write> {
     format: LineFormat,
     record: Option<Writer>,
     watch: Watch,
+    metrics: Option<crate::metrics::Feed>,
 }
 
 impl<W: Write> Sink for LineSink<W> {
     fn event(&mut self, event: &Event) -> anyhow::Result<()> {
         self.watch.push(event);
+        if let Some(m) = &mut self.metrics {
+            m.event(event);
+        }
         if let Some(w) = &mut self.record {
             w.push(event)?;
         }
@@ -79,6 +87,9 @@ impl<W: Write> Sink for LineSink<W> {
         // Findings go to stderr so stdout stays the event stream.
         for f in self.watch.tick(now_ns) {
             eprintln!("lpmtrace: {}", finding_line(&f));
+        }
+        if let Some(m) = &mut self.metrics {
+            m.publish(self.watch.engine(), false);
         }
         // Flush at each tick so a reader of the pipe sees events within
         // ~50 ms without a write(2) per event.
@@ -105,6 +116,7 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         session.coverage.len()
     );
     let record = args.open_record(&session)?;
+    let (metrics, _server) = super::common::start_metrics(args.metrics.as_deref(), &session, "live", false).await?;
     let watch = Watch::new(&session, Thresholds::default());
     let stdout = io::stdout();
     let mut sink = LineSink {
@@ -113,6 +125,7 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         format: args.format,
         record,
         watch,
+        metrics,
     };
     let result = capture.run(&mut sink).await;
     if let Some(w) = sink.record.take() {

@@ -4,6 +4,7 @@ pub mod common;
 pub mod doctor;
 pub mod dump;
 pub mod export;
+pub mod flight;
 pub mod info;
 pub mod live;
 pub mod record;

@@ -23,7 +23,9 @@ pub const CRASH_BLOCK_INTERVAL: Duration = Duration::from_millis(100);
 /// Arguments of `lpmtrace record`.
 #[derive(Args, Debug, Clone)]
 pub struct RecordArgs {
-    /// Output file (default: lpmtrace-<host>-<UTC time>.lpmt in the current folder).
+    /// Output file (default: lpmtrace-<host>-<UTC time>.lpmt in the current
+    /// folder); with --flight-recorder, the folder the dumps go to (default:
+    /// the current folder).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Stop after this long (e.g. 30s, 10m, 2h).
@@ -38,6 +40,30 @@ pub struct RecordArgs {
     /// No status line and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464,
+    /// [::]:9464) at /metrics (docs/metrics.md).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Flight recorder: keep a rolling window in memory and write it (plus
+    /// a tail) to its own file in the -o folder when a critical finding
+    /// fires or on SIGUSR1 (docs/flight-recorder.md).
+    #[arg(long)]
+    pub flight_recorder: bool,
+    /// Flight recorder: event time kept before a trigger.
+    #[arg(long, value_parser = parse_duration, default_value = "10m", requires = "flight_recorder")]
+    pub window: Duration,
+    /// Flight recorder: event time recorded after a trigger before the dump is written.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", requires = "flight_recorder")]
+    pub tail: Duration,
+    /// Flight recorder: memory the window may use (the oldest events go first).
+    #[arg(long, value_parser = parse_size, default_value = "64M", requires = "flight_recorder")]
+    pub max_memory: u64,
+    /// Flight recorder: dumps kept in the folder (the oldest are deleted).
+    #[arg(long, default_value_t = 20, requires = "flight_recorder")]
+    pub max_dumps: usize,
+    /// Flight recorder: bytes of dumps kept in the folder (the oldest are deleted).
+    #[arg(long, value_parser = parse_size, default_value = "1G", requires = "flight_recorder")]
+    pub max_disk: u64,
     /// Probe selection and buffers.
     #[command(flatten)]
     pub probes: ProbeArgs,
@@ -57,29 +83,7 @@ pub fn default_name(host: &str) -> PathBuf {
     PathBuf::from(format!("lpmtrace-{host}-{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z.lpmt"))
 }
 
-/// UTC calendar fields of a Unix time (days-from-civil inverse, proleptic
-/// Gregorian), to name files without a date crate.
-pub fn civil_from_unix(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
+pub use crate::record::flight::civil_from_unix;
 
 struct RecordSink {
     writer: Writer,
@@ -91,6 +95,7 @@ struct RecordSink {
     full: bool,
     watch: Watch,
     quiet: bool,
+    metrics: Option<crate::metrics::Feed>,
 }
 
 impl RecordSink {
@@ -119,6 +124,9 @@ impl Sink for RecordSink {
             self.lost += count;
         }
         self.watch.push(event);
+        if let Some(m) = &mut self.metrics {
+            m.event(event);
+        }
         self.writer.push(event)?;
         Ok(())
     }
@@ -132,6 +140,9 @@ impl Sink for RecordSink {
                 }
                 eprintln!("lpmtrace: {}", finding_line(&f));
             }
+        }
+        if let Some(m) = &mut self.metrics {
+            m.publish(self.watch.engine(), false);
         }
         if self.status && self.last_status.elapsed() >= Duration::from_secs(1) {
             self.status_line();
@@ -164,10 +175,15 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Runs `record`.
+/// Runs `record` (or the flight recorder with `--flight-recorder`).
 pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
+    if args.flight_recorder {
+        return super::flight::run(args).await;
+    }
     let capture = Capture::start(args.probes.capture_options(args.duration)?)?;
     let session = capture.session().clone();
+    let (metrics, _server) =
+        super::common::start_metrics(args.metrics.as_deref(), &session, "record", args.quiet).await?;
     let path = args.output.clone().unwrap_or_else(|| default_name(&session.hostname));
     let writer = Writer::create(
         Path::new(&path),
@@ -202,6 +218,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
         full: false,
         watch: Watch::new(&session, Thresholds::default()),
         quiet: args.quiet,
+        metrics,
     };
     let result = capture.run(&mut sink).await;
     if sink.status {

@@ -123,7 +123,18 @@ pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Wri
             engine.advance_to(w);
         }
     }
-    let report = engine.finish();
+    // A flight-recorder dump was watched until it was taken: silence up to
+    // then is part of the trace (a hang stops the events, not the clock).
+    if let Some(until) = session.flight.as_ref().and_then(|f| f.watched_until_ns) {
+        engine.advance_to(until);
+    }
+    let mut report = engine.finish();
+    // A flight-recorder dump may start inside a migration; what the
+    // recorder noted about that keeps the report from inventing a failure.
+    if let Some(info) = &session.flight {
+        eprintln!("lpmtrace: {}", crate::record::flight::describe_info(info));
+        crate::record::flight::qualify_report(&mut report, info);
+    }
     if let (Some(path), Some(activity)) = (&args.html, &activity) {
         crate::commands::common::write_atomically(path, |out| {
             Ok(views::html::write_html(out, &report, &session, activity)?)

@@ -30,7 +30,16 @@ pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
         result
     })?;
 
+    // The screen runs its own analysis on its thread; the metrics get one
+    // on the capture side so a scrape never depends on the screen keeping up.
+    let (metrics, _server) = super::common::start_metrics(args.metrics.as_deref(), &session, "live", true).await?;
     let mut sink = ChannelSink::new(tx, record, stop);
+    sink.metrics = metrics.map(|feed| {
+        (
+            feed,
+            crate::watch::Watch::new(&session, crate::analysis::Thresholds::default()),
+        )
+    });
     let captured = capture.run(&mut sink).await;
     let why = match &captured {
         Ok(s) => format!(

@@ -120,6 +120,42 @@ pub struct SessionInfo {
     pub symbols: Vec<(u64, String)>,
     /// lpmtrace version that produced the session.
     pub tool_version: String,
+    /// Set in flight-recorder dumps: what triggered the dump and which
+    /// part of the session it holds (absent in ordinary recordings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flight: Option<FlightDumpInfo>,
+}
+
+/// The header mark of a flight-recorder dump (docs/flight-recorder.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlightDumpInfo {
+    /// Trigger kinds, first the one that opened the dump (a finding kind id
+    /// such as `unterminated-migration`, or `manual` for SIGUSR1), then
+    /// any that fired during its tail.
+    pub triggers: Vec<String>,
+    /// Kernel-clock time of the first trigger.
+    pub trigger_ts_ns: u64,
+    /// Window kept before the trigger, in nanoseconds.
+    pub window_ns: u64,
+    /// Tail recorded after the trigger, in nanoseconds.
+    pub tail_ns: u64,
+    /// Events the recorder saw before the dump's window and left out; they
+    /// are represented by one `lost` record at the dump's first event.
+    pub events_left_out: u64,
+    /// Timestamp of the dump's first event when events were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start_ns: Option<u64>,
+    /// Set when the dump starts inside migrations that began before its
+    /// first event (their start did not fit in memory): the recorder's end
+    /// of those migrations. `report` marks findings about migrations that
+    /// start no later than this inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_migrations_until_ns: Option<u64>,
+    /// Kernel-clock time the recorder took the dump: it was watching until
+    /// then, so silence up to it is part of the trace (a hang with no
+    /// events); `report` advances the analysis clock to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watched_until_ns: Option<u64>,
 }
 
 impl SessionInfo {
@@ -161,6 +197,7 @@ impl SessionInfo {
             hotplug_states: Vec::new(),
             symbols: Vec::new(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
+            flight: None,
         }
     }
 }

@@ -40,6 +40,7 @@
 
 mod codec;
 mod error;
+pub mod flight;
 mod format;
 mod read_ahead;
 mod reader;

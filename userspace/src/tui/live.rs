@@ -46,6 +46,8 @@ pub struct ChannelSink {
     batch: Vec<Event>,
     /// The `--record` file, written with every event.
     pub record: Option<Writer>,
+    /// `--metrics`: the feed and the analysis it reads.
+    pub metrics: Option<(crate::metrics::Feed, crate::watch::Watch)>,
     stop: Arc<AtomicBool>,
 }
 
@@ -57,6 +59,7 @@ impl ChannelSink {
             tx,
             batch: Vec::with_capacity(BATCH),
             record,
+            metrics: None,
             stop,
         }
     }
@@ -88,6 +91,10 @@ impl Sink for ChannelSink {
         if let Some(w) = &mut self.record {
             w.push(event)?;
         }
+        if let Some((feed, watch)) = &mut self.metrics {
+            feed.event(event);
+            watch.push(event);
+        }
         self.batch.push(*event);
         if self.batch.len() >= BATCH {
             self.flush_batch();
@@ -98,6 +105,10 @@ impl Sink for ChannelSink {
     fn tick(&mut self, now_ns: u64) -> anyhow::Result<bool> {
         if let Some(w) = &mut self.record {
             w.flush_due(Instant::now())?;
+        }
+        if let Some((feed, watch)) = &mut self.metrics {
+            watch.tick(now_ns);
+            feed.publish(watch.engine(), false);
         }
         self.flush_batch();
         if !self.stop.load(Ordering::Relaxed) {

@@ -109,6 +109,8 @@ pub fn full_session() -> SessionInfo {
         ],
         symbols: vec![(HP_FUN, "sched_cpu_deactivate".into()), (IPI_FUNC, "do_nothing".into())],
         tool_version: "test-1.2.3".into(),
+        // Left out: the fixture of record_fixture was written without it.
+        flight: None,
     }
 }
 
