@@ -7,8 +7,11 @@
 //!   integration tests, POWER guests in QEMU).
 //! - `vm-test`: only the POWER guests (docs/vm-tests.md).
 //! - `bench`: lpmtrace vs bpftrace and perf; writes docs/benchmarks.md.
+//! - `dist`: static binaries, .deb, .rpm, tarballs, man pages and shell
+//!   completions for x86_64 and ppc64le (docs/packaging.md).
 
 mod bench;
+mod dist;
 mod setup;
 mod vm;
 
@@ -45,6 +48,8 @@ enum Task {
     VmTest(Box<vm::VmTestArgs>),
     /// Compare lpmtrace with bpftrace/perf and write docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// Build static binaries, .deb, .rpm and tarballs (docs/packaging.md).
+    Dist(dist::DistArgs),
     /// Set up, build, and run the full test suite.
     Test {
         /// Skip the QEMU pseries guests.
@@ -107,6 +112,10 @@ fn run(cli: Cli) -> Result<()> {
             setup::run(false)?;
             bench::run(&args)
         }
+        Task::Dist(args) => {
+            setup::run(false)?;
+            dist::run(&args)
+        }
         Task::Test { no_vm } => {
             setup::run(false)?;
             run_cmd(cargo().args(["build", "-p", "lpmtrace", "--bins"]))?;
@@ -119,6 +128,28 @@ fn run(cli: Cli) -> Result<()> {
                 "--",
                 "--test-threads=1",
             ]))?;
+            // The packages need two release builds (minutes), so their
+            // tests are #[ignore]d in the plain `cargo test` and run here
+            // on the artifacts of a fresh `dist`.
+            let dist_dir = dist::workspace_root()?.join("target/dist");
+            dist::run(&dist::DistArgs {
+                target: dist::TargetChoice::All,
+                out: dist_dir.clone(),
+            })?;
+            run_cmd(
+                cargo()
+                    .args([
+                        "test",
+                        "-p",
+                        "xtask",
+                        "--test",
+                        "dist",
+                        "--",
+                        "--ignored",
+                        "--test-threads=1",
+                    ])
+                    .env("LPMTRACE_DIST_DIR", &dist_dir),
+            )?;
             if no_vm {
                 eprintln!("xtask: skipping the QEMU pseries guests (--no-vm)");
                 return Ok(());

@@ -18,6 +18,18 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("cpio", "building guest initramfs images"),
     ("xz-utils", "unpacking Debian package indexes"),
     ("tmux", "terminal tests of the TUI"),
+    (
+        "rpm",
+        "building the .rpm packages (rpmbuild) and listing them in tests (rpm -qlp)",
+    ),
+    (
+        "man-db",
+        "rendering the generated man pages in the packaging tests (man -l)",
+    ),
+    (
+        "groff-base",
+        "the roff formatter man -l runs; the tests also check pages with groff -ww",
+    ),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.

@@ -3,6 +3,7 @@
 pub mod common;
 pub mod doctor;
 pub mod dump;
+pub mod generate;
 pub mod info;
 pub mod live;
 pub mod record;
