@@ -3,7 +3,7 @@
 //! against the library until the binary wires it in.
 
 // The command module refers to `crate::...`; map those paths to the library.
-pub use lpmtrace::{analysis, scenario, source, views};
+pub use lpmtrace::{analysis, record, scenario, source, views};
 #[path = "../src/commands/report.rs"]
 pub mod report_command;
 pub mod commands {

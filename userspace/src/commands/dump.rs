@@ -88,7 +88,7 @@ pub fn dump(args: &DumpArgs, out: &mut impl Write, notes: &mut impl Write) -> an
         Progress::for_file("dump", src.total_bytes())
     };
     let result = loop {
-        if summary.read % PROGRESS_EVERY == 0 && bar.is_on() {
+        if summary.read.is_multiple_of(PROGRESS_EVERY) && bar.is_on() {
             bar.set(src.bytes_read());
         }
         let event = match src.next_event() {

@@ -131,7 +131,7 @@ pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Wri
         engine.push(&ev);
         seen += 1;
         // Checking the clock per event would cost more than the bar is worth.
-        if seen % PROGRESS_EVERY == 0 && bar.is_on() {
+        if seen.is_multiple_of(PROGRESS_EVERY) && bar.is_on() {
             if let Some((done, _)) = source.progress() {
                 bar.set(done);
             }

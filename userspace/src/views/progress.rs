@@ -152,7 +152,7 @@ impl Drop for Progress {
 /// sizes); the bar goes when not even 10 cells of it fit.
 pub fn render(label: &str, done: u64, total: u64, elapsed: Duration, width: usize) -> String {
     let done = done.min(total);
-    let percent = if total == 0 { 100 } else { done * 100 / total };
+    let percent = (u128::from(done) * 100).checked_div(u128::from(total)).unwrap_or(100);
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
     let mut tail = vec![format!("{percent:>3}%"), format!("{}/{}", bytes(done), bytes(total))];
@@ -168,11 +168,9 @@ pub fn render(label: &str, done: u64, total: u64, elapsed: Duration, width: usiz
         // " [" + "]" around at least 10 cells of bar.
         if fixed + 3 + 10 <= max {
             let cells = (max - fixed - 3).min(50);
-            let full = if total == 0 {
-                cells
-            } else {
-                (done as u128 * cells as u128 / total as u128) as usize
-            };
+            let full = (u128::from(done) * cells as u128)
+                .checked_div(u128::from(total))
+                .map_or(cells, |f| f as usize);
             let mut bar = "=".repeat(full);
             if full < cells {
                 bar.push('>');
