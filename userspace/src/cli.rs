@@ -28,7 +28,17 @@ use crate::commands::{
 /// No POWER machine at hand? `lpmtrace report --demo` (or replay, dump,
 /// info) reads a real migration recorded in a QEMU pseries guest.
 #[derive(Parser, Debug)]
-#[command(name = "lpmtrace", version, about, long_about = None, propagate_version = true)]
+// The doc comment above is the long description (`--help`, and the man
+// page's DESCRIPTION); `after_long_help` adds what a man page should say.
+#[command(
+    name = "lpmtrace",
+    version,
+    about,
+    propagate_version = true,
+    after_long_help = "Exit status: 0 success; 1 `report` found something at or above --fail-on; 2 error.\n\n\
+                       Documentation: the user guide, the SRE runbook and the references in \
+                       /usr/share/doc/lpmtrace/docs/ (packages) or docs/ (source)."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
