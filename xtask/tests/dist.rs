@@ -16,11 +16,11 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The artifacts folder: $LPMTRACE_DIST_DIR, else target/dist.
+/// The artifacts folder: $LPMTRACE_DIST_DIR (relative to the repository
+/// root, like `cargo xtask dist --out`), else target/dist.
 fn dist() -> PathBuf {
-    let dir = std::env::var_os("LPMTRACE_DIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/dist"));
+    let dir =
+        root().join(std::env::var_os("LPMTRACE_DIST_DIR").map_or_else(|| PathBuf::from("target/dist"), PathBuf::from));
     assert!(
         dir.join("SHA256SUMS").exists(),
         "no artifacts in {}: run `cargo xtask dist` first",
