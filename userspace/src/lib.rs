@@ -14,10 +14,13 @@
 //! - [`analysis`]: the pure engine — events in, migrations and findings out.
 //! - [`views`]: plain/JSON lines, report, doctor (and the TUI).
 //! - [`watch`]: the analysis riding along a live capture.
+//! - [`cli`]: the command line (clap) and its dispatch; man pages and
+//!   completions are generated from it.
 #![deny(missing_docs)]
 
 pub mod analysis;
 pub mod capture;
+pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod events;

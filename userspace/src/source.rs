@@ -25,6 +25,13 @@ pub trait EventSource {
 
     /// The next event in time order, `Ok(None)` at the end.
     fn next_event(&mut self) -> Result<Option<Event>, SourceError>;
+
+    /// How far through its input the source is, as (bytes consumed, total
+    /// bytes), for a progress bar; `None` when that has no meaning (live
+    /// capture, in-memory sources).
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// An in-memory source (scenarios, tests, fixtures).

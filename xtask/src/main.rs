@@ -8,8 +8,11 @@
 //! - `vm-test`: only the POWER guests (docs/vm-tests.md).
 //! - `bench`: lpmtrace vs bpftrace and perf; writes docs/benchmarks.md.
 //! - `soak`: minutes of load under record + the live TUI (issue #8).
+//! - `dist`: static binaries, .deb, .rpm, tarballs, man pages and shell
+//!   completions for x86_64 and ppc64le (docs/packaging.md).
 
 mod bench;
+mod dist;
 mod setup;
 mod soak;
 mod vm;
@@ -50,6 +53,8 @@ enum Task {
     /// IPI storm + hotplug loop for minutes under record and the live TUI:
     /// memory slope, loss accounting, file validity (docs/benchmarks.md).
     Soak(soak::SoakArgs),
+    /// Build static binaries, .deb, .rpm and tarballs (docs/packaging.md).
+    Dist(dist::DistArgs),
     /// Set up, build, and run the full test suite.
     Test {
         /// Skip the QEMU pseries guests.
@@ -119,6 +124,10 @@ fn run(cli: Cli) -> Result<()> {
             setup::run(false)?;
             soak::run(&args, &bench::workspace_root())
         }
+        Task::Dist(args) => {
+            setup::run(false)?;
+            dist::run(&args)
+        }
         Task::Test { no_vm, no_fuzz } => {
             setup::run(false)?;
             run_cmd(cargo().args(["build", "-p", "lpmtrace", "--bins"]))?;
@@ -142,6 +151,28 @@ fn run(cli: Cli) -> Result<()> {
                         .env("FUZZ_SECS", "20"),
                 )?;
             }
+            // The packages need two release builds (minutes), so their
+            // tests are #[ignore]d in the plain `cargo test` and run here
+            // on the artifacts of a fresh `dist`.
+            let dist_dir = dist::workspace_root()?.join("target/dist");
+            dist::run(&dist::DistArgs {
+                target: dist::TargetChoice::All,
+                out: dist_dir.clone(),
+            })?;
+            run_cmd(
+                cargo()
+                    .args([
+                        "test",
+                        "-p",
+                        "xtask",
+                        "--test",
+                        "dist",
+                        "--",
+                        "--ignored",
+                        "--test-threads=1",
+                    ])
+                    .env("LPMTRACE_DIST_DIR", &dist_dir),
+            )?;
             if no_vm {
                 eprintln!("xtask: skipping the QEMU pseries guests (--no-vm)");
                 return Ok(());

@@ -30,6 +30,18 @@ const APT_PACKAGES: &[(&str, &str)] = &[
         "systemd",
         "systemd-analyze verify/security on the flight-recorder unit (packaging/)",
     ),
+    (
+        "rpm",
+        "building the .rpm packages (rpmbuild) and listing them in tests (rpm -qlp)",
+    ),
+    (
+        "man-db",
+        "rendering the generated man pages in the packaging tests (man -l)",
+    ),
+    (
+        "groff-base",
+        "the roff formatter man -l runs; the tests also check pages with groff -ww",
+    ),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.

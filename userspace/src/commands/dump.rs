@@ -5,15 +5,17 @@
 //! Notes (a recovered file without footer, skipped blocks) go to stderr so
 //! stdout stays pure event lines; a closed pipe (`| head`) ends quietly.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::commands::report::PROGRESS_EVERY;
 use crate::events::PROBE_NAMES;
 use crate::record::{FileSource, OpenOptions, RecordError};
 use crate::source::{EventSource, SourceError};
 use crate::views::event_line::{write_event, LineFormat};
+use crate::views::progress::Progress;
 
 /// Arguments of `lpmtrace dump`.
 #[derive(Args, Debug, Clone)]
@@ -79,7 +81,16 @@ pub fn dump(args: &DumpArgs, out: &mut impl Write, notes: &mut impl Write) -> an
     }
     let session = src.session().clone();
     let mut summary = DumpSummary::default();
+    // Lines on a terminal are their own progress; a bar would garble them.
+    let mut bar = if io::stdout().is_terminal() {
+        Progress::off()
+    } else {
+        Progress::for_file("dump", src.total_bytes())
+    };
     let result = loop {
+        if summary.read.is_multiple_of(PROGRESS_EVERY) && bar.is_on() {
+            bar.set(src.bytes_read());
+        }
         let event = match src.next_event() {
             Ok(Some(e)) => e,
             Ok(None) => break Ok(()),
@@ -100,6 +111,7 @@ pub fn dump(args: &DumpArgs, out: &mut impl Write, notes: &mut impl Write) -> an
         }
         summary.printed += 1;
     };
+    bar.finish();
     for s in src.skipped() {
         let _ = writeln!(notes, "lpmtrace: salvage: skipped {} bytes: {}", s.bytes, s.reason);
     }

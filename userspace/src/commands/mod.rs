@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod dump;
 pub mod export;
 pub mod flight;
+pub mod generate;
 pub mod info;
 pub mod live;
 pub mod record;

@@ -14,6 +14,10 @@ use crate::commands::common::parse_duration;
 use crate::scenario;
 use crate::source::{EventSource, VecSource};
 use crate::views;
+use crate::views::progress::Progress;
+
+/// Events between two progress-bar updates.
+pub const PROGRESS_EVERY: u64 = 4096;
 
 /// Which findings make the command exit with 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -91,6 +95,23 @@ pub fn open_scenario(path: &Path) -> anyhow::Result<VecSource> {
     Ok(sc.source())
 }
 
+/// `lpmtrace report FILE` or `lpmtrace report --scenario FILE`: opens the
+/// input and runs [`run`] on it.
+pub fn run_file_or_scenario(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.scenario {
+        let mut source = open_scenario(path)?;
+        return run(args, &mut source);
+    }
+    let Some(path) = &args.file else {
+        anyhow::bail!("report needs a recording (FILE) or --scenario FILE");
+    };
+    let mut source = crate::record::FileSource::open(path, crate::record::OpenOptions::default())?;
+    if let Some(note) = source.info().recovery_note() {
+        eprintln!("lpmtrace: {note}");
+    }
+    run(args, &mut source)
+}
+
 /// Analyses `source` and writes the report to stdout. Returns exit code 1
 /// when a finding at or above `--fail-on` exists, 0 otherwise; errors are
 /// the caller's exit code 2.
@@ -111,12 +132,25 @@ pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Wri
         .html
         .as_ref()
         .map(|_| views::html::activity::CpuActivity::default());
+    let mut bar = match source.progress() {
+        Some((_, total)) => Progress::for_file("report", total),
+        None => Progress::off(),
+    };
+    let mut seen: u64 = 0;
     while let Some(ev) = source.next_event().context("reading events")? {
         engine.push(&ev);
         if let Some(a) = &mut activity {
             a.push(&ev);
         }
+        seen += 1;
+        // Checking the clock per event would cost more than the bar is worth.
+        if seen.is_multiple_of(PROGRESS_EVERY) && bar.is_on() {
+            if let Some((done, _)) = source.progress() {
+                bar.set(done);
+            }
+        }
     }
+    bar.finish();
     // A scenario may say how long the hang it describes lasted.
     if let Some(path) = &args.scenario {
         if let Some(w) = scenario::load(path)?.watermark_ns {

@@ -446,6 +446,23 @@ impl FileSource {
         self.ahead = None;
     }
 
+    /// Byte offset the reading has reached: the end of the last block
+    /// loaded (or skipped), 0 before the first. Drives progress bars with
+    /// [`total_bytes`](Self::total_bytes); after [`seek_to`](Self::seek_to)
+    /// it starts at the block sought to.
+    pub fn bytes_read(&self) -> u64 {
+        match self.next_block.checked_sub(1).and_then(|i| self.info.blocks.get(i)) {
+            Some(b) => b.offset + BLOCK_HEADER_LEN as u64 + u64::from(b.stored_len),
+            None => 0,
+        }
+    }
+
+    /// The file's size in bytes (what [`bytes_read`](Self::bytes_read)
+    /// runs up to, footer aside).
+    pub fn total_bytes(&self) -> u64 {
+        self.info.file_size
+    }
+
     /// Back to the first event, without a time filter.
     pub fn rewind(&mut self) {
         self.next_block = 0;
@@ -556,6 +573,10 @@ impl EventSource for FileSource {
 
     fn next_event(&mut self) -> Result<Option<Event>, SourceError> {
         Ok(self.next_record()?)
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        Some((self.bytes_read(), self.total_bytes()))
     }
 }
 

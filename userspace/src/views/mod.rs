@@ -2,5 +2,6 @@
 pub mod event_line;
 pub mod export;
 pub mod html;
+pub mod progress;
 pub mod report;
 pub mod timeline;
