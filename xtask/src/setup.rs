@@ -18,6 +18,13 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("cpio", "building guest initramfs images"),
     ("xz-utils", "unpacking Debian package indexes"),
     ("tmux", "terminal tests of the TUI"),
+    (
+        "make",
+        "building the 5.10 guest kernel and the test-only lpm-faultinject module",
+    ),
+    ("flex", "Kconfig of the 5.10 guest kernel built from source"),
+    ("bison", "Kconfig of the 5.10 guest kernel built from source"),
+    ("bc", "the 5.10 guest kernel build (timeconst)"),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.

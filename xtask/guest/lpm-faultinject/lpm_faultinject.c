@@ -28,6 +28,8 @@
 #include <linux/smp.h>
 #include <linux/atomic.h>
 #include <linux/sched.h>
+#include <linux/timer.h>
+#include <linux/cpumask.h>
 #include <asm/rtas.h>
 
 #define FI "lpm-faultinject: "
@@ -73,6 +75,9 @@ MODULE_PARM_DESC(hold_ms, "how long to hold it, in ms");
 static int hold_count = 1;
 module_param(hold_count, int, 0644);
 MODULE_PARM_DESC(hold_count, "joins to hold (-1: every one)");
+static bool hold_ipi;
+module_param(hold_ipi, bool, 0444);
+MODULE_PARM_DESC(hold_ipi, "<= 5.10: hold hold_cpu by withholding the join IPI (the CPU keeps running tasks) instead of spinning");
 
 static unsigned long vasi_first_query; /* jiffies of the first injected query, 0 = none yet */
 static int suspend_me_token = RTAS_UNKNOWN_SERVICE;
@@ -271,6 +276,90 @@ static int join_pre(struct kprobe *p, struct pt_regs *regs)
 static struct kprobe join_probe = { .symbol_name = "rtas_percpu_suspend_me", .pre_handler = join_pre };
 static bool join_registered;
 
+/*
+ * Holding by withholding the IPI (old path only). rtas_ibm_suspend_me runs
+ * the join through on_each_cpu() IPIs. While the hold lasts, IPIs meant for
+ * hold_cpu are redirected to the sending CPU (which ignores them), so
+ * hold_cpu stays out of the join but keeps running tasks: a tracer pinned
+ * there can watch the stall as it happens. A timer on hold_cpu ends the hold
+ * and sends it an IPI, which delivers the pending join call. (hold_cpu also
+ * enters the join as soon as it goes idle, so the test keeps it busy.)
+ */
+static atomic_t ipi_holding = ATOMIC_INIT(0);
+static atomic_t ipi_withheld = ATOMIC_INIT(0);
+static struct timer_list release_timer;
+
+static void release_fn(struct timer_list *t)
+{
+	int cpu = READ_ONCE(hold_cpu);
+
+	atomic_set(&ipi_holding, 0);
+	pr_info(FI "releasing cpu%d into the join after %d ms (%d IPIs withheld)\n", cpu, READ_ONCE(hold_ms),
+		atomic_read(&ipi_withheld));
+	smp_send_reschedule(cpu);
+}
+
+static int arm_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	int cpu = READ_ONCE(hold_cpu);
+
+	if (cpu < 0 || !cpu_online(cpu) || atomic_read(&ipi_holding) || !take(&hold_count))
+		return 0;
+	atomic_set(&ipi_withheld, 0);
+	atomic_set(&ipi_holding, 1);
+	pr_info(FI "holding cpu%d out of the join (its IPIs withheld) for %d ms\n", cpu, READ_ONCE(hold_ms));
+	release_timer.expires = jiffies + msecs_to_jiffies(READ_ONCE(hold_ms));
+	add_timer_on(&release_timer, cpu);
+	return 0;
+}
+
+static int cause_ipi_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	if (!atomic_read(&ipi_holding) || (int)regs->gpr[3] != READ_ONCE(hold_cpu))
+		return 0;
+	regs->gpr[3] = smp_processor_id();
+	atomic_inc(&ipi_withheld);
+	return 0;
+}
+
+static struct kprobe arm_probe = { .symbol_name = "rtas_ibm_suspend_me", .pre_handler = arm_pre };
+static struct kprobe xive_ipi_probe = { .symbol_name = "xive_cause_ipi", .pre_handler = cause_ipi_pre };
+static struct kprobe xics_ipi_probe = { .symbol_name = "icp_hv_cause_ipi", .pre_handler = cause_ipi_pre };
+static bool xive_ipi_registered, xics_ipi_registered, arm_registered;
+
+static int register_ipi_hold(void)
+{
+	int ret;
+
+	timer_setup(&release_timer, release_fn, TIMER_PINNED);
+	xive_ipi_registered = register_kprobe(&xive_ipi_probe) == 0;
+	xics_ipi_registered = register_kprobe(&xics_ipi_probe) == 0;
+	if (!xive_ipi_registered && !xics_ipi_registered) {
+		pr_err(FI "hold_ipi: neither xive_cause_ipi nor icp_hv_cause_ipi can be probed\n");
+		return -ENOENT;
+	}
+	ret = register_kprobe(&arm_probe);
+	if (ret) {
+		pr_err(FI "hold_ipi: kprobe on rtas_ibm_suspend_me failed: %d\n", ret);
+		return ret;
+	}
+	arm_registered = true;
+	return 0;
+}
+
+static void unregister_ipi_hold(void)
+{
+	if (arm_registered)
+		unregister_kprobe(&arm_probe);
+	if (xive_ipi_registered)
+		unregister_kprobe(&xive_ipi_probe);
+	if (xics_ipi_registered)
+		unregister_kprobe(&xics_ipi_probe);
+	arm_registered = xive_ipi_registered = xics_ipi_registered = false;
+	del_timer_sync(&release_timer);
+	atomic_set(&ipi_holding, 0);
+}
+
 static int __init fi_init(void)
 {
 	int ret;
@@ -293,7 +382,13 @@ static int __init fi_init(void)
 	}
 	/* Without it only the hcall tracepoint shows the real answers. */
 	trace_exit_registered = register_kprobe(&trace_exit_probe) == 0;
-	if (hold_cpu >= 0) {
+	if (hold_cpu >= 0 && hold_ipi) {
+		ret = register_ipi_hold();
+		if (ret) {
+			unregister_ipi_hold();
+			goto out_rtas;
+		}
+	} else if (hold_cpu >= 0) {
 		ret = register_kprobe(&join_probe);
 		if (ret) {
 			join_probe.symbol_name = "do_join";
@@ -309,7 +404,7 @@ static int __init fi_init(void)
 	}
 	pr_info(FI "loaded (TEST ONLY): vasi_rc=%ld vasi_state=%ld vasi_enabled_ms=%d signal_rc=%ld suspend_status=%d hold_cpu=%d hold_ms=%d join=%s suspend-me token=%d hcall_exit tracepoint %s\n",
 		vasi_rc, vasi_state, vasi_enabled_ms, signal_rc, suspend_status, hold_cpu, hold_ms,
-		join_registered ? join_probe.symbol_name : "-", suspend_me_token,
+		join_registered ? join_probe.symbol_name : (arm_registered ? "ipi" : "-"), suspend_me_token,
 		trace_exit_registered ? "follows the injections" : "shows the real answers");
 	return 0;
 
@@ -326,6 +421,7 @@ out_hcall:
 
 static void __exit fi_exit(void)
 {
+	unregister_ipi_hold();
 	if (join_registered)
 		unregister_kprobe(&join_probe);
 	if (trace_exit_registered)

@@ -1,26 +1,54 @@
-# join-stall (any kernel with lpm-faultinject): CPU 2 is held out of the
-# join for lpmt.hold ms (default 4000) by spinning at the entry of the join
-# function (rtas_percpu_suspend_me on 5.10, do_join on 5.11+). On 5.10
-# H_VASI_STATE is also answered SUSPENDING so the join happens at all.
-# `lpmtrace live --plain` and `lpmtrace record` both watch.
+# join-stall (5.10 and 6.1, with lpm-faultinject): CPU 2 is held out of the
+# join for lpmt.hold ms (default 4000) while `lpmtrace live --plain
+# --record` watches; H_VASI_STATE is answered SUSPENDING (5.10 needs it).
+#
+# 5.10 joins through on_each_cpu() IPIs: the module withholds CPU 2's IPI
+# (hold_ipi=1), so CPU 2 keeps running tasks while CPUs 0, 1, 3 sit in
+# H_JOIN. live runs pinned to CPU 2 and must report the stall while it lasts;
+# a watcher (also on CPU 2) notes when its join-stall line appeared. A busy
+# loop keeps CPU 2 from going idle (an idle CPU runs its pending IPI calls).
+# 5.11+ joins under stop_machine: every CPU is busy in the join, nothing
+# can run until it ends, so CPU 2 spins at the entry of do_join and the
+# stall can only be reported afterwards.
 hold=$(lpmt_cmdline lpmt.hold || echo 4000)
+case "$(uname -r)" in
+    5.*) mode=ipi ;;
+    *) mode=spin ;;
+esac
+echo "mode=$mode hold_ms=$hold" > "$LPMT_OUT/stall.txt"
+# This shell, and so the migration trigger, stays on CPU 0.
+taskset -p -c 0 $$ > /dev/null
+rm -f /tmp/stop-busy
+taskset -c 2 sh -c 'while [ ! -e /tmp/stop-busy ]; do :; done' &
+busy=$!
 live=
 if lpmt_has_lpmtrace; then
     t0=$(lpmt_now)
-    lpmtrace live --plain --format jsonl --duration 120s > "$LPMT_OUT/live.jsonl" 2> "$LPMT_OUT/live.stderr" &
+    taskset -c 2 lpmtrace live --plain --format jsonl --record "$LPMT_OUT/stall.lpmt" --duration 120s \
+        > "$LPMT_OUT/live.jsonl" 2> "$LPMT_OUT/live.stderr" &
     live=$!
     lpmt_wait_ready "$live" "$LPMT_OUT/live.stderr"
     echo "live-start how=$LPMT_READY ms=$(lpmt_ms "$t0" "$(lpmt_now)") start=$t0" >> "$LPMT_OUT/timings.txt"
+    taskset -c 2 sh -c 'while [ ! -e /tmp/stop-busy ]; do
+        if grep -q join-stall /tmp/out/live.stderr; then
+            echo "seen uptime=$(cut -d" " -f1 /proc/uptime)" > /tmp/out/live-seen.txt; break
+        fi; sleep 0.05; done' &
 fi
-lpmt_record_start stall
+extra=
+[ "$mode" = ipi ] && extra=hold_ipi=1
 # After lpmtrace attached: its probes then see the injected answers.
-lpmt_fi_load vasi_rc=0 vasi_state=3 hold_cpu=2 hold_ms="$hold" || { lpmt_record_stop; exit 1; }
-lpmt_migrate stall-1
-sleep 2
-lpmt_record_stop
+if lpmt_fi_load vasi_rc=0 vasi_state=3 hold_cpu=2 hold_ms="$hold" $extra; then
+    lpmt_migrate stall-1
+    sleep 2
+    lpmt_fi_unload
+fi
+touch /tmp/stop-busy
+wait "$busy"
 if [ -n "$live" ]; then
+    t0=$(lpmt_now)
     kill -INT "$live" 2>/dev/null
     wait "$live"
-    echo "live how=sigint rc=$? ms=0" >> "$LPMT_OUT/timings.txt"
+    rc=$?
+    echo "live how=sigint rc=$rc ms=$(lpmt_ms "$t0" "$(lpmt_now)")" >> "$LPMT_OUT/timings.txt"
+    echo "record-stop name=stall how=sigint rc=$rc ms=$(lpmt_ms "$t0" "$(lpmt_now)") start=$t0" >> "$LPMT_OUT/timings.txt"
 fi
-lpmt_fi_unload

@@ -481,7 +481,17 @@ pub fn check_cancel(ctx: &CheckContext) -> Result<Verdict> {
     v.done()
 }
 
-/// join-stall: one CPU held out of the join; lpmtrace names it.
+/// The `[ seconds.micros]` stamp of the first kernel log line containing
+/// `needle`.
+fn log_time(dmesg: &str, needle: &str) -> Option<f64> {
+    let line = dmesg.lines().find(|l| l.contains(needle))?;
+    let inner = line.trim_start().strip_prefix('[')?.split(']').next()?;
+    inner.trim().parse().ok()
+}
+
+/// join-stall: one CPU held out of the join; lpmtrace names it, and on
+/// 5.10 (where the held CPU keeps running) the live view does so while the
+/// CPU is still held.
 pub fn check_join_stall(ctx: &CheckContext) -> Result<Verdict> {
     let mut v = Verdict::new();
     let Some(dmesg) = common(ctx, &mut v) else {
@@ -489,6 +499,14 @@ pub fn check_join_stall(ctx: &CheckContext) -> Result<Verdict> {
     };
     let fi = fi_lines(&dmesg);
     module_loaded(ctx, &mut v, &fi);
+    let mode = ctx
+        .outcome
+        .text("stall.txt")
+        .and_then(|t| {
+            t.split_whitespace()
+                .find_map(|w| w.strip_prefix("mode=").map(str::to_string))
+        })
+        .unwrap_or_default();
     v.require(
         count(&fi, "holding cpu2 out of the join") == 1 && count(&fi, "releasing cpu2") == 1,
         || "the kernel log lacks the module's holding/releasing cpu2 lines".into(),
@@ -507,17 +525,44 @@ pub fn check_join_stall(ctx: &CheckContext) -> Result<Verdict> {
             format!("report: no join-stall naming cpu2; findings: {}", finding_list(report))
         });
     }
+    if ctx.host.is_none() {
+        return v.done();
+    }
     // The live view: its finding lines go to stderr.
-    if ctx.host.is_some() {
-        let live = ctx.outcome.text("live.stderr").unwrap_or_default();
-        let line = live.lines().find(|l| l.contains("join-stall"));
-        match line {
-            Some(l) => v.fact(format!("live: {}", l.trim())),
-            None => v.failures.push(format!(
-                "live --plain printed no join-stall; its stderr ends: {}",
-                super::super::util::tail(live.trim(), 3)
-            )),
+    let live = ctx.outcome.text("live.stderr").unwrap_or_default();
+    match live.lines().find(|l| l.contains("join-stall")) {
+        Some(l) => {
+            v.require(l.contains("cpu2"), || {
+                format!("live's join-stall does not name cpu2: {l}")
+            });
+            v.fact(format!("live: {}", l.trim()));
         }
+        None => v.failures.push(format!(
+            "live --plain printed no join-stall; its stderr ends: {}",
+            super::super::util::tail(live.trim(), 3)
+        )),
+    }
+    let release = log_time(&dmesg, "lpm-faultinject: releasing cpu2");
+    let seen = ctx.outcome.text("live-seen.txt").and_then(|t| {
+        t.split_whitespace()
+            .find_map(|w| w.strip_prefix("uptime=").and_then(|x| x.parse::<f64>().ok()))
+    });
+    match (mode.as_str(), seen, release) {
+        ("ipi", Some(seen), Some(release)) => {
+            v.fact(format!(
+                "live showed join-stall at {seen:.2}s, {:.2}s before cpu2 was released ({release:.2}s)",
+                release - seen
+            ));
+            v.require(seen < release, || {
+                format!("live showed join-stall at {seen:.2}s, after cpu2 was released at {release:.2}s")
+            });
+        }
+        ("ipi", None, _) => v
+            .failures
+            .push("5.10: live's join-stall line was not seen while cpu2 was held (no live-seen.txt)".into()),
+        ("ipi", _, None) => v.failures.push("no `releasing cpu2` time in the kernel log".into()),
+        // stop_machine: nothing runs during the hold; reported afterwards.
+        _ => v.fact("5.11+: every CPU is inside stop_machine during the hold, so live reports the stall afterwards"),
     }
     v.done()
 }
@@ -541,5 +586,8 @@ mod tests {
         assert_eq!(report_fact(&mut v, &report), ["failed", "unterminated"]);
         assert_eq!(finding_list(&report), "unterminated-migration(critical)");
         assert!(is_critical(findings(&report)[0]));
+        let log = "[    5.000100] x\n[   12.345678] lpm-faultinject: releasing cpu2 into the join\n";
+        assert_eq!(log_time(log, "releasing cpu2"), Some(12.345678));
+        assert_eq!(log_time(log, "absent"), None);
     }
 }
