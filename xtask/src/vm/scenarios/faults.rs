@@ -203,7 +203,7 @@ pub fn check_old_suspend_fail(ctx: &CheckContext) -> Result<Verdict> {
     module_loaded(ctx, &mut v, &fi);
     let trig = triggers(ctx, &mut v, &[false, false]);
     if let Some(t) = trig.first() {
-        v.require(t.err.contains("I/O error"), || {
+        v.require(t.err.contains("Input/output error"), || {
             format!("{}: expected EIO for an ABORTED stream, got {:?}", t.label, t.err)
         });
     }
@@ -369,7 +369,7 @@ pub fn check_vasi_fail(ctx: &CheckContext) -> Result<Verdict> {
     module_loaded(ctx, &mut v, &fi);
     let trig = triggers(ctx, &mut v, &[false]);
     if let Some(t) = trig.first() {
-        v.require(t.err.contains("I/O error"), || {
+        v.require(t.err.contains("Input/output error"), || {
             format!(
                 "{}: expected EIO from the failed H_VASI_STATE, got {:?}",
                 t.label, t.err
