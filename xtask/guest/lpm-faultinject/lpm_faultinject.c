@@ -24,6 +24,7 @@
 #include <linux/kernel.h>
 #include <linux/kprobes.h>
 #include <linux/delay.h>
+#include <linux/timekeeping.h>
 #include <linux/jiffies.h>
 #include <linux/smp.h>
 #include <linux/atomic.h>
@@ -261,14 +262,18 @@ static int join_pre(struct kprobe *p, struct pt_regs *regs)
 {
 	int cpu = smp_processor_id();
 	int ms = READ_ONCE(hold_ms);
-	int i;
+	u64 start, end;
 
 	if (cpu != READ_ONCE(hold_cpu) || !take(&hold_count))
 		return 0;
 	pr_info(FI "holding cpu%d out of the join (%s) for %d ms\n", cpu, p->symbol_name, ms);
-	for (i = 0; i < ms; i++)
-		mdelay(1);
-	pr_info(FI "releasing cpu%d into the join after %d ms\n", cpu, ms);
+	/* By the clock, not by counted delays: under QEMU TCG loops run late. */
+	start = ktime_get_mono_fast_ns();
+	end = start + (u64)ms * NSEC_PER_MSEC;
+	while (ktime_get_mono_fast_ns() < end)
+		cpu_relax();
+	pr_info(FI "releasing cpu%d into the join after %llu ms\n", cpu,
+		(ktime_get_mono_fast_ns() - start) / NSEC_PER_MSEC);
 	return 0;
 }
 
