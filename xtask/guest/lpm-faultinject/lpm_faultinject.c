@@ -199,6 +199,8 @@ static int norets_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	return 0;
 }
 
+static bool norets_registered;
+
 static struct kretprobe norets_probe = {
 	.kp.symbol_name = "plpar_hcall_norets",
 	.entry_handler = norets_entry,
@@ -375,10 +377,18 @@ static int __init fi_init(void)
 		pr_err(FI "kretprobe on plpar_hcall failed: %d\n", ret);
 		return ret;
 	}
-	ret = register_kretprobe(&norets_probe);
-	if (ret) {
-		pr_err(FI "kretprobe on plpar_hcall_norets failed: %d\n", ret);
-		goto out_hcall;
+	/*
+	 * plpar_hcall_norets also carries H_CEDE from the idle loop; on 5.10 a
+	 * trap probe there trips a WARN in interrupt_exit_kernel_prepare. Only
+	 * probe it when an H_VASI_SIGNAL answer is to be injected (5.11+).
+	 */
+	if (signal_rc != FI_OFF) {
+		ret = register_kretprobe(&norets_probe);
+		if (ret) {
+			pr_err(FI "kretprobe on plpar_hcall_norets failed: %d\n", ret);
+			goto out_hcall;
+		}
+		norets_registered = true;
 	}
 	ret = register_kretprobe(&rtas_probe);
 	if (ret) {
@@ -418,7 +428,8 @@ out_rtas:
 		unregister_kprobe(&trace_exit_probe);
 	unregister_kretprobe(&rtas_probe);
 out_norets:
-	unregister_kretprobe(&norets_probe);
+	if (norets_registered)
+		unregister_kretprobe(&norets_probe);
 out_hcall:
 	unregister_kretprobe(&hcall_probe);
 	return ret;
@@ -432,7 +443,8 @@ static void __exit fi_exit(void)
 	if (trace_exit_registered)
 		unregister_kprobe(&trace_exit_probe);
 	unregister_kretprobe(&rtas_probe);
-	unregister_kretprobe(&norets_probe);
+	if (norets_registered)
+		unregister_kretprobe(&norets_probe);
 	unregister_kretprobe(&hcall_probe);
 	pr_info(FI "unloaded\n");
 }
