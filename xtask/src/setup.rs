@@ -42,6 +42,13 @@ const APT_PACKAGES: &[(&str, &str)] = &[
         "groff-base",
         "the roff formatter man -l runs; the tests also check pages with groff -ww",
     ),
+    (
+        "make",
+        "building the 5.10 guest kernel and the test-only lpm-faultinject module",
+    ),
+    ("flex", "Kconfig of the 5.10 guest kernel built from source"),
+    ("bison", "Kconfig of the 5.10 guest kernel built from source"),
+    ("bc", "the 5.10 guest kernel build (timeconst)"),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.

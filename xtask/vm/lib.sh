@@ -226,3 +226,35 @@ lpmt_send_all() {
     dmesg > "$LPMT_OUT/dmesg.txt"
     lpmt_send "$LPMT_OUT/dmesg.txt"
 }
+
+# --- lpm-faultinject (TEST ONLY; xtask/guest/lpm-faultinject/README.md) ---
+# The module rewrites platform answers (H_VASI_STATE, H_VASI_SIGNAL,
+# ibm,suspend-me) and can hold a CPU out of the join; every injection is
+# logged in the kernel log with the prefix "lpm-faultinject:".
+
+# lpmt_fi_load [PARAM=VALUE]...: loads the module built for this kernel.
+lpmt_fi_load() {
+    _ko=/lpmt/ko/$(uname -r)/lpm_faultinject.ko
+    if [ ! -f "$_ko" ]; then
+        lpmt_log "lpm-faultinject: no module for $(uname -r) in /lpmt/ko"
+        echo "load rc=127 args=$* err=no module for $(uname -r)" >> "$LPMT_OUT/faultinject.txt"
+        return 1
+    fi
+    _err=$(insmod "$_ko" "$@" 2>&1)
+    _rc=$?
+    echo "load rc=$_rc args=$* err=$_err" >> "$LPMT_OUT/faultinject.txt"
+    lpmt_log "insmod lpm_faultinject $*: rc=$_rc $_err"
+    return $_rc
+}
+
+# lpmt_fi_set PARAM VALUE: changes an injection while the module is loaded.
+lpmt_fi_set() {
+    echo "$2" > "/sys/module/lpm_faultinject/parameters/$1"
+    echo "set $1=$2 rc=$? at=$(lpmt_now)" >> "$LPMT_OUT/faultinject.txt"
+    lpmt_log "lpm-faultinject: $1=$2"
+}
+
+lpmt_fi_unload() {
+    rmmod lpm_faultinject
+    echo "unload rc=$? at=$(lpmt_now)" >> "$LPMT_OUT/faultinject.txt"
+}

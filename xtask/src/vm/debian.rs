@@ -45,7 +45,7 @@ pub struct Cache {
 
 impl Cache {
     pub fn new(root: PathBuf) -> Result<Self> {
-        for sub in ["indexes", "debs", "kernels", "busybox"] {
+        for sub in ["indexes", "debs", "kernels", "busybox", "headers"] {
             fs::create_dir_all(root.join(sub)).with_context(|| format!("creating {}", root.join(sub).display()))?;
         }
         Ok(Cache { root })
@@ -68,6 +68,54 @@ pub struct Kernel {
     pub vmlinux: PathBuf,
     /// The kernel's build configuration.
     pub config: PathBuf,
+}
+
+/// Unpacked Debian kernel headers and kbuild tools.
+pub struct Headers {
+    /// The folder the packages were unpacked into.
+    pub root: PathBuf,
+    /// `usr/src/linux-headers-<release>` inside it (`make -C`).
+    pub dir: PathBuf,
+    /// `uname -r` of the kernel.
+    pub release: String,
+}
+
+/// Makes unpacked headers usable where they are: absolute symlinks and the
+/// Makefiles' `include /usr/src/...` lines point into `root` instead of the
+/// host's /usr.
+fn relocate_usr(root: &Path) -> Result<()> {
+    let prefix = root.display().to_string();
+    let mut stack = vec![root.join("usr/src")];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)
+            .with_context(|| format!("reading {}", d.display()))?
+            .flatten()
+        {
+            let p = e.path();
+            let ft = e.file_type()?;
+            if ft.is_symlink() {
+                let target = fs::read_link(&p)?;
+                if target.is_absolute() {
+                    let _ = fs::remove_file(&p);
+                    std::os::unix::fs::symlink(format!("{prefix}{}", target.display()), &p)?;
+                }
+            } else if ft.is_dir() {
+                // Only the top levels hold links and the Makefile.
+                if p.components().count() <= root.components().count() + 4 {
+                    stack.push(p);
+                }
+            } else if p.file_name().is_some_and(|n| n == "Makefile") {
+                let text = fs::read_to_string(&p).unwrap_or_default();
+                if text.contains("include /usr/src/") {
+                    fs::write(
+                        &p,
+                        text.replace("include /usr/src/", &format!("include {prefix}/usr/src/")),
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The static busybox for the initramfs.
@@ -135,10 +183,7 @@ pub struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     pub fn new(cache: &'a Cache, method: FetchMethod) -> Result<Self> {
-        let main_base = std::env::var("LPMT_DEBIAN_MIRROR")
-            .ok()
-            .unwrap_or_else(apt_debian_mirror);
-        let main_base = main_base.trim_end_matches('/').to_string();
+        let main_base = mirror();
         let security_base = std::env::var("LPMT_DEBIAN_SECURITY_MIRROR").ok().unwrap_or_else(|| {
             // deb.debian.org/debian -> deb.debian.org/debian-security
             if main_base.ends_with("/debian") {
@@ -227,6 +272,70 @@ impl<'a> Fetcher<'a> {
             }
         }
         kernel_from_dir(family.label, &dir)
+    }
+
+    /// Debian's headers and kbuild tools (ppc64el) for a 6.1 kernel from
+    /// [`Self::kernel`], unpacked into `headers/<release>/` with the
+    /// absolute `/usr/...` references rewritten to point inside it.
+    pub fn headers(&self, k: &Kernel) -> Result<Headers> {
+        let release = k
+            .package
+            .strip_prefix("linux-image-")
+            .filter(|r| r.starts_with("6.1.0-") && r.ends_with("-powerpc64le"))
+            .ok_or_else(|| anyhow!("no Debian headers are known for {} (only 6.1 kernels)", k.package))?
+            .to_string();
+        let abi = release.trim_end_matches("-powerpc64le");
+        let root = self.cache.dir("headers").join(&release);
+        let dir = root.join(format!("usr/src/linux-headers-{release}"));
+        if root.join(".complete").exists() {
+            return Ok(Headers { root, dir, release });
+        }
+        if self.method == FetchMethod::Offline {
+            bail!("--fetch offline: the headers for {release} are not in the cache");
+        }
+        let names = [
+            format!("linux-headers-{release}"),
+            format!("linux-headers-{abi}-common"),
+            "linux-kbuild-6.1".to_string(),
+        ];
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root)?;
+        for name in &names {
+            let info = self.exact(name, &k.version, FAMILY_61.suites)?;
+            let deb = self.download(&info)?;
+            util::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+            let _ = fs::remove_file(&deb);
+        }
+        relocate_usr(&root)?;
+        if !dir.join("Makefile").is_file() {
+            bail!("{} has no Makefile after unpacking {}", dir.display(), names.join(", "));
+        }
+        fs::write(root.join(".complete"), format!("{}\n", k.version))?;
+        println!("vm-test: headers for {release} -> {}", dir.display());
+        Ok(Headers { root, dir, release })
+    }
+
+    /// The package `name` at exactly `version` (the kernel's upload), from
+    /// the archive's indexes.
+    fn exact(&self, name: &str, version: &str, suites: &[(Archive, &str)]) -> Result<PackageInfo> {
+        let mut seen = Vec::new();
+        for &(archive, suite) in suites {
+            let list = self.pool_index(archive, suite)?;
+            for p in list.iter().filter(|p| p.name == name) {
+                if p.version == version {
+                    return Ok(p.clone());
+                }
+                seen.push(format!("{} in {suite}", p.version));
+            }
+        }
+        bail!(
+            "{name}:ppc64el {version} is not in the archive's indexes (found: {})",
+            if seen.is_empty() {
+                "none".to_string()
+            } else {
+                seen.join(", ")
+            }
+        )
     }
 
     /// busybox-static:ppc64el from bookworm.
@@ -477,7 +586,9 @@ impl<'a> Fetcher<'a> {
         let (sha, size) = release_sha256(&text, rel).ok_or_else(|| anyhow!("{suite} InRelease does not list {rel}"))?;
         // Only the stanzas vm-test can use are kept (a few hundred kB instead
         // of ~50 MB per suite), named after InRelease's hash of the index.
-        let subset = idx.join(format!("{suite}-ppc64el-{}.Packages-subset", &sha[..12]));
+        // "-h": the subset includes the 6.1 headers and kbuild packages
+        // (older subsets without them are replaced).
+        let subset = idx.join(format!("{suite}-ppc64el-{}-h.Packages-subset", &sha[..12]));
         if !subset.exists() {
             let tmp = idx.join(format!("{suite}-ppc64el.Packages.xz.tmp"));
             let by_hash = format!("{base}/dists/{suite}/main/binary-ppc64el/by-hash/SHA256/{sha}");
@@ -535,9 +646,15 @@ impl<'a> Fetcher<'a> {
     }
 }
 
-/// Packages vm-test may need from an index.
+/// Packages vm-test may need from an index: busybox, the kernels, and what
+/// building the test-only fault-injection module against a 6.1 kernel
+/// needs (its headers and kbuild tools).
 fn wanted_package(name: &str) -> bool {
-    name == "busybox-static" || (FAMILY_61.matches)(name) || (FAMILY_612.matches)(name)
+    name == "busybox-static"
+        || (FAMILY_61.matches)(name)
+        || (FAMILY_612.matches)(name)
+        || name == "linux-kbuild-6.1"
+        || name.starts_with("linux-headers-6.1.0-")
 }
 
 /// Parses a Packages file into the fields we need.
@@ -608,8 +725,17 @@ fn verify_inrelease(path: &Path) {
     }
 }
 
+/// The main archive's base URL: `LPMT_DEBIAN_MIRROR`, else apt's mirror.
+pub fn mirror() -> String {
+    std::env::var("LPMT_DEBIAN_MIRROR")
+        .ok()
+        .unwrap_or_else(apt_debian_mirror)
+        .trim_end_matches('/')
+        .to_string()
+}
+
 /// Downloads a URL to a file (curl, else wget), atomically.
-fn http_get(url: &str, dest: &Path) -> Result<()> {
+pub fn http_get(url: &str, dest: &Path) -> Result<()> {
     let tmp = dest.with_extension("download");
     let mut cmd = if which::which("curl").is_ok() {
         let mut c = Command::new("curl");

@@ -1,5 +1,6 @@
 //! The guest's initramfs: a gzip-compressed cpio archive (newc format) with
-//! busybox, lpmtrace, /init and the scenario scripts from xtask/vm/.
+//! busybox, lpmtrace, /init, the scenario scripts from xtask/vm/ and the
+//! test-only fault-injection modules (/lpmt/ko/<uname -r>/lpm_faultinject.ko).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,6 +10,7 @@ use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use super::faultinject::Module;
 use super::scenarios;
 
 /// /init (busybox sh).
@@ -94,7 +96,7 @@ impl<W: Write> Cpio<W> {
 }
 
 /// Writes the initramfs to `dest`.
-pub fn build(dest: &Path, busybox: &Path, lpmtrace: Option<&Path>) -> Result<()> {
+pub fn build(dest: &Path, busybox: &Path, lpmtrace: Option<&Path>, modules: &[&Module]) -> Result<()> {
     let f = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
     let gz = GzEncoder::new(BufWriter::new(f), Compression::fast());
     let mut c = Cpio::new(gz);
@@ -122,6 +124,14 @@ pub fn build(dest: &Path, busybox: &Path, lpmtrace: Option<&Path>) -> Result<()>
     c.file("lpmt/lib.sh", 0o644, LIB.as_bytes())?;
     for sc in scenarios::ALL {
         c.file(&format!("lpmt/scenarios/{}.sh", sc.name), 0o755, sc.script.as_bytes())?;
+    }
+    if !modules.is_empty() {
+        c.dir("lpmt/ko")?;
+    }
+    for m in modules {
+        let data = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
+        c.dir(&format!("lpmt/ko/{}", m.release))?;
+        c.file(&format!("lpmt/ko/{}/lpm_faultinject.ko", m.release), 0o644, &data)?;
     }
     if let Some(bin) = lpmtrace {
         let data = std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?;

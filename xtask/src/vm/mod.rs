@@ -15,9 +15,11 @@
 //! docs/vm-tests.md is the user-facing description.
 
 mod debian;
+mod faultinject;
 mod guest;
 mod host_tool;
 mod initramfs;
+mod kernel_build;
 mod kernel_log;
 mod qmp;
 mod scenarios;
@@ -100,10 +102,12 @@ pub enum FetchMethod {
 /// Options of `cargo xtask vm-test`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct VmTestArgs {
-    /// Guest kernel: `6.1` (newest bookworm linux-image-6.1.0-*-powerpc64le),
-    /// `6.12` (newest trixie linux-image-6.12.*+deb13-powerpc64le) or a path
-    /// to a Debian ppc64el linux-image .deb. Repeatable; default: 6.1 and 6.12.
-    #[arg(long = "kernel", value_name = "6.1|6.12|PATH.deb")]
+    /// Guest kernel: `5.10` (built from Debian's linux 5.10.223 source with
+    /// xtask/guest/kernel-5.10.config; the old LPM path), `6.1` (newest
+    /// bookworm linux-image-6.1.0-*-powerpc64le), `6.12` (newest trixie
+    /// linux-image-6.12.*+deb13-powerpc64le) or a path to a Debian ppc64el
+    /// linux-image .deb. Repeatable; default: 5.10, 6.1 and 6.12.
+    #[arg(long = "kernel", value_name = "5.10|6.1|6.12|PATH.deb")]
     pub kernels: Vec<String>,
 
     /// Guest CPU model.
@@ -119,8 +123,9 @@ pub struct VmTestArgs {
     #[arg(long, value_enum)]
     pub ic_mode: Option<IcMode>,
 
-    /// Scenario to run (repeatable): migrate-solo, migrate-smp,
-    /// migrate-hotplug, hotplug-ipi, boot. Default: all but `boot`.
+    /// Scenario to run (repeatable): see docs/vm-tests.md (`boot` and every
+    /// default one). Each runs only on the kernels it is written for.
+    /// Default: all but `boot`.
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
 
@@ -198,6 +203,8 @@ pub struct VmTestArgs {
 #[derive(Clone, Debug)]
 struct Job {
     kernel: debian::Kernel,
+    /// The test-only fault-injection module for this kernel, if built.
+    module: Option<faultinject::Module>,
     scenario: &'static scenarios::Scenario,
     ic_mode: IcMode,
 }
@@ -240,7 +247,7 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
 
     let selected = scenarios::select(&args.scenarios)?;
     let kernel_specs: Vec<String> = if args.kernels.is_empty() {
-        vec!["6.1".into(), "6.12".into()]
+        vec!["5.10".into(), "6.1".into(), "6.12".into()]
     } else {
         args.kernels.clone()
     };
@@ -253,11 +260,26 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
     let fetcher = debian::Fetcher::new(&cache, args.fetch)?;
     let mut kernels = Vec::new();
     for spec in &kernel_specs {
-        kernels.push(
-            fetcher
-                .kernel(spec)
-                .with_context(|| format!("preparing kernel {spec}"))?,
-        );
+        if spec == "5.10" {
+            // Not a Debian binary any more: built from the pool's source.
+            let k = kernel_build::kernel_510(&cache, args.fetch).context("preparing kernel 5.10")?;
+            let module = faultinject::for_source_kernel(&k).context("preparing lpm-faultinject for 5.10")?;
+            kernels.push((k.kernel, Some(module)));
+            continue;
+        }
+        let k = fetcher
+            .kernel(spec)
+            .with_context(|| format!("preparing kernel {spec}"))?;
+        // The fault-injection scenarios on the 5.11+ path run on 6.1.
+        let module = if k.label == "6.1" {
+            let h = fetcher
+                .headers(&k)
+                .context("preparing the 6.1 headers for lpm-faultinject")?;
+            Some(faultinject::for_debian_headers(&h, &cache.root).context("preparing lpm-faultinject for 6.1")?)
+        } else {
+            None
+        };
+        kernels.push((k, module));
     }
     let busybox = fetcher.busybox().context("preparing busybox-static:ppc64el")?;
     let fetch_time = t.elapsed();
@@ -295,12 +317,13 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
     let _ = std::fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(run_dir.file_name().unwrap_or_default(), &latest);
     let initrd = run_dir.join("initramfs.cpio.gz");
-    initramfs::build(&initrd, &busybox.binary, guest_lpmtrace.as_deref())?;
+    let modules: Vec<&faultinject::Module> = kernels.iter().filter_map(|(_, m)| m.as_ref()).collect();
+    initramfs::build(&initrd, &busybox.binary, guest_lpmtrace.as_deref(), &modules)?;
 
     // 4. The guests, one after another.
     let mut jobs = Vec::new();
-    for kernel in &kernels {
-        for sc in &selected {
+    for (kernel, module) in &kernels {
+        for sc in selected.iter().filter(|sc| (sc.runs_on)(kernel)) {
             let modes: Vec<IcMode> = match args.ic_mode {
                 Some(m) => vec![m],
                 None if args.cpu == CpuModel::Power8 => vec![IcMode::Xics],
@@ -309,6 +332,7 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
             for ic_mode in modes {
                 jobs.push(Job {
                     kernel: kernel.clone(),
+                    module: module.clone(),
                     scenario: sc,
                     ic_mode,
                 });
@@ -325,11 +349,14 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
         std::fs::write(
             dir.join("kernel.txt"),
             format!(
-                "package={}\nversion={}\nvmlinux={}\nconfig={}\n",
+                "package={}\nversion={}\nvmlinux={}\nconfig={}\nfaultinject={}\n",
                 k.package,
                 k.version,
                 k.vmlinux.display(),
-                k.config.display()
+                k.config.display(),
+                job.module
+                    .as_ref()
+                    .map_or("-".to_string(), |m| m.ko.display().to_string())
             ),
         )?;
         let config = guest::GuestConfig {

@@ -18,6 +18,8 @@ use super::host_tool::{self, HostLpmtrace};
 use super::kernel_log::{self, MigrationEnd};
 use super::IcMode;
 
+mod faults;
+
 /// What a check sees.
 pub struct CheckContext<'a> {
     pub outcome: &'a Outcome,
@@ -115,7 +117,23 @@ pub struct Scenario {
     pub default_ic_modes: &'static [IcMode],
     /// Part of the default set.
     pub default: bool,
+    /// The kernels it is written for (others skip it).
+    pub runs_on: fn(&Kernel) -> bool,
     pub check: fn(&CheckContext) -> Result<Verdict>,
+}
+
+/// The old (≤5.10) LPM path: the kernel built from source.
+pub fn old_path(k: &Kernel) -> bool {
+    k.label == "5.10"
+}
+
+/// The 5.11+ path (Debian's 6.1 and 6.12, or a local .deb).
+fn new_path(k: &Kernel) -> bool {
+    !old_path(k)
+}
+
+fn any_kernel(_: &Kernel) -> bool {
+    true
 }
 
 impl fmt::Debug for Scenario {
@@ -127,6 +145,7 @@ impl fmt::Debug for Scenario {
 pub static ALL: &[Scenario] = &[
     Scenario {
         name: "migrate-solo",
+        runs_on: new_path,
         script: include_str!("../../vm/scenarios/migrate-solo.sh"),
         default_ic_modes: &[IcMode::Xive],
         default: true,
@@ -134,6 +153,7 @@ pub static ALL: &[Scenario] = &[
     },
     Scenario {
         name: "migrate-smp",
+        runs_on: new_path,
         script: include_str!("../../vm/scenarios/migrate-smp.sh"),
         default_ic_modes: &[IcMode::Xive],
         default: true,
@@ -141,6 +161,7 @@ pub static ALL: &[Scenario] = &[
     },
     Scenario {
         name: "migrate-hotplug",
+        runs_on: new_path,
         script: include_str!("../../vm/scenarios/migrate-hotplug.sh"),
         default_ic_modes: &[IcMode::Xive],
         default: true,
@@ -148,6 +169,7 @@ pub static ALL: &[Scenario] = &[
     },
     Scenario {
         name: "hotplug-ipi",
+        runs_on: new_path,
         script: include_str!("../../vm/scenarios/hotplug-ipi.sh"),
         default_ic_modes: &[IcMode::Xive, IcMode::Xics],
         default: true,
@@ -155,10 +177,67 @@ pub static ALL: &[Scenario] = &[
     },
     Scenario {
         name: "boot",
+        runs_on: any_kernel,
         script: include_str!("../../vm/scenarios/boot.sh"),
         default_ic_modes: &[IcMode::Xive],
         default: false,
         check: check_boot,
+    },
+    Scenario {
+        name: "old-migrate",
+        runs_on: old_path,
+        script: include_str!("../../vm/scenarios/old-migrate.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: faults::check_old_migrate,
+    },
+    Scenario {
+        name: "old-suspend-fail",
+        runs_on: old_path,
+        script: include_str!("../../vm/scenarios/old-suspend-fail.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: faults::check_old_suspend_fail,
+    },
+    Scenario {
+        name: "old-vasi-enabled",
+        runs_on: old_path,
+        script: include_str!("../../vm/scenarios/old-vasi-enabled.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: faults::check_old_vasi_enabled,
+    },
+    Scenario {
+        name: "old-hotplug",
+        runs_on: old_path,
+        script: include_str!("../../vm/scenarios/old-hotplug.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: faults::check_old_hotplug,
+    },
+    Scenario {
+        name: "vasi-fail",
+        runs_on: faults::new_path_with_faultinject,
+        script: include_str!("../../vm/scenarios/vasi-fail.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: faults::check_vasi_fail,
+    },
+    Scenario {
+        name: "cancel",
+        runs_on: faults::new_path_with_faultinject,
+        script: include_str!("../../vm/scenarios/cancel.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: faults::check_cancel,
+    },
+    Scenario {
+        name: "join-stall",
+        runs_on: faults::has_faultinject,
+        script: include_str!("../../vm/scenarios/join-stall.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: faults::check_join_stall,
     },
 ];
 
@@ -260,15 +339,17 @@ fn check_doctor(ctx: &CheckContext, v: &mut Verdict) {
 /// Reads `NAME.lpmt` with the host lpmtrace: `info --json` and `dump
 /// --format jsonl` must succeed, `report --json` must print JSON, and the
 /// events must include the hcalls in `want` ((opcode, name, retval)).
-/// Also checks that the guest's `record` exited cleanly on SIGINT.
+/// Also checks that the guest's `record` exited cleanly on SIGINT. Returns
+/// the recording's events and `report --json`, when they could be read.
 fn recording(
     ctx: &CheckContext,
     v: &mut Verdict,
     name: &str,
     want: &[(u64, &str, Option<i64>)],
     lpm: Option<&kernel_log::LpmLog>,
-) {
-    let Some(host) = ctx.host else { return };
+) -> Recording {
+    let mut got = Recording::default();
+    let Some(host) = ctx.host else { return got };
     let timings = ctx.outcome.text("timings.txt").unwrap_or_default();
     match timings
         .lines()
@@ -288,7 +369,7 @@ fn recording(
     let file = format!("{name}.lpmt");
     let Some(path) = ctx.outcome.files.get(&file) else {
         v.failures.push(format!("{file} did not come back"));
-        return;
+        return got;
     };
     let save = ctx.dir.join("host");
     if let Err(e) = host.info(path, &save.join(format!("{name}.info"))) {
@@ -314,9 +395,20 @@ fn recording(
                 let trig = kernel_log::parse_triggers(&ctx.outcome.text("triggers.txt").unwrap_or_default());
                 recording_matches_kernel(v, &file, &events, lpm, &trig);
             }
+            got.events = events;
         }
     }
-    report_checks(host, v, path, &save.join(format!("{name}.report")), lpm);
+    got.report = report_checks(host, v, path, &save.join(format!("{name}.report")), lpm);
+    got
+}
+
+/// What [`recording`] read back.
+#[derive(Default)]
+struct Recording {
+    /// `lpmtrace dump --format jsonl`.
+    events: Vec<Value>,
+    /// `lpmtrace report --json`.
+    report: Option<Value>,
 }
 
 /// The recording's events (`lpmtrace dump --format jsonl`) tell the same
@@ -382,17 +474,27 @@ fn recording_matches_kernel(
 /// `lpmtrace report FILE --json` prints JSON and, when the kernel log is
 /// given, tells the same migration story ([`report_matches_kernel`]).
 /// Skipped (noted in the verdict) while the host lpmtrace has no `report`.
-fn report_checks(host: &HostLpmtrace, v: &mut Verdict, path: &Path, save: &Path, lpm: Option<&kernel_log::LpmLog>) {
+fn report_checks(
+    host: &HostLpmtrace,
+    v: &mut Verdict,
+    path: &Path,
+    save: &Path,
+    lpm: Option<&kernel_log::LpmLog>,
+) -> Option<Value> {
     if !host.supports("report") {
         v.fact("report: not in this lpmtrace, skipped");
-        return;
+        return None;
     }
     match host.report(path, save) {
-        Err(e) => v.failures.push(format!("{e:#}")),
+        Err(e) => {
+            v.failures.push(format!("{e:#}"));
+            None
+        }
         Ok(report) => {
             if let Some(lpm) = lpm {
                 report_matches_kernel(v, &report, lpm);
             }
+            Some(report)
         }
     }
 }
