@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    doctor::DoctorArgs, dump::DumpArgs, export::ExportArgs, generate::CompletionsArgs, generate::ManpagesArgs, info::InfoArgs,
-    live::LiveArgs, record::RecordArgs, replay::ReplayArgs, report::ReportArgs,
+    doctor::DoctorArgs, dump::DumpArgs, export::ExportArgs, generate::CompletionsArgs, generate::ManpagesArgs,
+    info::InfoArgs, live::LiveArgs, record::RecordArgs, replay::ReplayArgs, report::ReportArgs,
 };
 
 /// Trace and diagnose Live Partition Migration (LPM) on IBM POWER Linux.

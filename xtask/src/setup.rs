@@ -49,6 +49,14 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("flex", "Kconfig of the 5.10 guest kernel built from source"),
     ("bison", "Kconfig of the 5.10 guest kernel built from source"),
     ("bc", "the 5.10 guest kernel build (timeconst)"),
+    (
+        "libssl-dev",
+        "host tools of the 5.10 guest kernel build (certs/extract-cert, scripts/sign-file)",
+    ),
+    (
+        "libelf-dev",
+        "host tools of the 5.10 guest kernel build (objtool when a config asks for it)",
+    ),
 ];
 
 /// The nightly toolchain aya-build drives for the eBPF crate.
