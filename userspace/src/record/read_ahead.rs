@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::JoinHandle;
 
 use super::format::BlockHeader;
 use super::reader::{read_block, BlockFail};
@@ -22,8 +23,24 @@ pub(super) type BlockResult = Result<(BlockHeader, Vec<Event>), BlockFail>;
 
 /// A worker decoding blocks `next..` in order.
 pub(super) struct ReadAhead {
-    rx: Receiver<(usize, BlockResult)>,
+    /// `None` only while dropping.
+    rx: Option<Receiver<(usize, BlockResult)>>,
     next: usize,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// The worker never outlives its reader: dropping the receiver makes its
+/// next `send` fail, and the join waits for that (at most the block it is
+/// decoding). A detached worker could still hold the file and its memory
+/// after the reader is gone (found by fuzzing: LeakSanitizer saw the
+/// worker's allocations at exit).
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 impl ReadAhead {
@@ -33,7 +50,7 @@ impl ReadAhead {
         let first = blocks.first()?.0;
         let file = file.try_clone().ok()?;
         let (tx, rx) = sync_channel(1);
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("lpmtrace-read-ahead".into())
             .spawn(move || {
                 for (i, offset) in blocks {
@@ -46,7 +63,11 @@ impl ReadAhead {
                 }
             })
             .ok()?;
-        Some(ReadAhead { rx, next: first })
+        Some(ReadAhead {
+            rx: Some(rx),
+            next: first,
+            worker: Some(worker),
+        })
     }
 
     /// Block `i` when it is the one this worker produces next; `None`
@@ -55,7 +76,7 @@ impl ReadAhead {
         if i != self.next {
             return None;
         }
-        let (got, result) = self.rx.recv().ok()?;
+        let (got, result) = self.rx.as_ref()?.recv().ok()?;
         debug_assert_eq!(got, i, "the worker sends blocks in order");
         self.next += 1;
         Some(result)
