@@ -511,8 +511,20 @@ pub fn check_join_stall(ctx: &CheckContext) -> Result<Verdict> {
         count(&fi, "holding cpu2 out of the join") == 1 && count(&fi, "releasing cpu2") == 1,
         || "the kernel log lacks the module's holding/releasing cpu2 lines".into(),
     );
-    triggers(ctx, &mut v, &[true]);
     let rec = recording(ctx, &mut v, "stall", &[(H_JOIN.0, H_JOIN.1, None)], None);
+    // QEMU's suspend sometimes fails on its own (about 1 trigger in 30):
+    // the kernel then retries five times and cancels, and the write fails.
+    // The stall is what this scenario tests, so that outcome is accepted
+    // when the report shows the cancel path.
+    let cancel_path = rec.report.as_ref().is_some_and(|r| {
+        migrations(r)
+            .iter()
+            .any(|m| matches!(str_of(m, "outcome"), "cancelled" | "cancel-rejected"))
+    });
+    if cancel_path {
+        v.fact("QEMU's suspend failed on its own this time: the kernel cancelled after five attempts");
+    }
+    triggers(ctx, &mut v, &[!cancel_path]);
     if let Some(report) = &rec.report {
         report_fact(&mut v, report);
         let hit = findings(report).iter().any(|f| {
