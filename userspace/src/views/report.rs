@@ -13,7 +13,8 @@ use crate::analysis::rules::{fmt_dur, fmt_ts};
 use crate::analysis::{Attempt, Finding, Migration, PhaseSpan, Report, Severity};
 use crate::events::session::{KernelGeneration, SessionInfo};
 
-fn generation(g: KernelGeneration) -> &'static str {
+/// How a kernel generation is named in reports (text and HTML).
+pub(crate) fn generation(g: KernelGeneration) -> &'static str {
     match g {
         KernelGeneration::OldPath => "old path (<= 5.10)",
         KernelGeneration::NewPath => "new path (>= 5.11)",

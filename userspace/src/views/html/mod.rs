@@ -21,7 +21,7 @@ use svg::{esc, Scale, Svg};
 
 use crate::analysis::rules::{fmt_dur, fmt_ts};
 use crate::analysis::{Finding, Migration, Report, Severity};
-use crate::events::session::{CoverageStatus, KernelGeneration, SessionInfo};
+use crate::events::session::{CoverageStatus, SessionInfo};
 use crate::views::timeline::cpu_join_end;
 
 /// Width of the time part of the drawings, in CSS pixels.
@@ -49,15 +49,6 @@ svg{display:block;margin:8px 0;font:11px system-ui,sans-serif}
 .legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle}
 .status-attached{color:#2e7d32}.status-missing{color:#c62828}.status-not-applicable,.status-disabled{color:#757575}
 "#;
-
-fn generation(g: KernelGeneration) -> &'static str {
-    match g {
-        KernelGeneration::OldPath => "old path (<= 5.10)",
-        KernelGeneration::NewPath => "new path (>= 5.11)",
-        KernelGeneration::PseriesUnknown => "pseries, LPM functions not found",
-        KernelGeneration::NotPseries => "not pseries",
-    }
-}
 
 fn wall(session: &SessionInfo, ts: u64) -> String {
     crate::commands::info::format_wall((ts as i64).saturating_add(session.clock_to_wall_offset_ns))
@@ -114,7 +105,7 @@ fn facts(h: &mut String, report: &Report, session: &SessionInfo) {
                 "{} ({}, {})",
                 session.kernel_release,
                 session.arch,
-                generation(session.generation)
+                super::report::generation(session.generation)
             ),
         ),
         ("CPUs", session.cpu_count.to_string()),
@@ -551,6 +542,7 @@ fn coverage(h: &mut String, report: &Report, session: &SessionInfo) {
 mod tests {
     use super::*;
     use crate::analysis::{Engine, Thresholds};
+    use crate::events::session::KernelGeneration;
     use crate::events::{Comm, Event, EventKind, TriggerSource};
 
     #[test]
