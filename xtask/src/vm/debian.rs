@@ -37,6 +37,9 @@ use super::FetchMethod;
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 const INDEX_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
+/// How many uploads of a kernel family are tried, newest first, before the
+/// cache is the last resort.
+const MAX_KERNEL_CANDIDATES: usize = 6;
 
 /// The cache folder and its sub-folders.
 pub struct Cache {
@@ -227,8 +230,8 @@ impl<'a> Fetcher<'a> {
         if self.method == FetchMethod::Offline {
             return self.cached_kernel(family);
         }
-        let info = match self.newest(family) {
-            Ok(info) => info,
+        let candidates = match self.newest(family) {
+            Ok(c) => c,
             Err(e) => {
                 // No network, no index: the cache may still have one.
                 eprintln!(
@@ -238,23 +241,55 @@ impl<'a> Fetcher<'a> {
                 return self.cached_kernel(family);
             }
         };
-        let dir = self
-            .cache
-            .dir("kernels")
-            .join(format!("{}_{}", info.name, sanitize(&info.version)));
-        if dir.join(".complete").exists() {
-            println!(
-                "vm-test: kernel {}: {} {} (cached in {})",
-                family.label,
-                info.name,
-                info.version,
-                dir.display()
-            );
-            return kernel_from_dir(family.label, &dir);
+        // Newest first. A mirror in the middle of a sync can list a package
+        // whose pool file is not there yet (seen in CI: 404 on the newest
+        // trixie kernel), so each older upload, then the cache, is the
+        // fallback rather than failing the whole run.
+        let mut failures = Vec::new();
+        let mut chosen = None;
+        for info in candidates.iter().take(MAX_KERNEL_CANDIDATES) {
+            let dir = self
+                .cache
+                .dir("kernels")
+                .join(format!("{}_{}", info.name, sanitize(&info.version)));
+            if dir.join(".complete").exists() {
+                println!(
+                    "vm-test: kernel {}: {} {} (cached in {})",
+                    family.label,
+                    info.name,
+                    info.version,
+                    dir.display()
+                );
+                return kernel_from_dir(family.label, &dir);
+            }
+            match self.download(info).and_then(|deb| {
+                extract_kernel(&deb, &dir, info)?;
+                let _ = fs::remove_file(&deb);
+                Ok(())
+            }) {
+                Ok(()) => {
+                    chosen = Some((info.clone(), dir));
+                    break;
+                }
+                Err(e) => {
+                    eprintln!(
+                        "vm-test: kernel {}: {} {} from {} failed ({e:#}); trying the next candidate",
+                        family.label, info.name, info.version, info.origin
+                    );
+                    failures.push(format!("{} {} from {}: {e:#}", info.name, info.version, info.origin));
+                }
+            }
         }
-        let deb = self.download(&info)?;
-        extract_kernel(&deb, &dir, &info)?;
-        let _ = fs::remove_file(&deb);
+        let Some((info, dir)) = chosen else {
+            eprintln!("vm-test: no {} kernel could be fetched; trying the cache", family.label);
+            return self.cached_kernel(family).with_context(|| {
+                format!(
+                    "fetching a {} kernel failed for every candidate: {}",
+                    family.label,
+                    failures.join("; ")
+                )
+            });
+        };
         println!(
             "vm-test: kernel {}: {} {} from {} -> {}",
             family.label,
@@ -301,8 +336,8 @@ impl<'a> Fetcher<'a> {
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root)?;
         for name in &names {
-            let info = self.exact(name, &k.version, FAMILY_61.suites)?;
-            let deb = self.download(&info)?;
+            let copies = self.exact(name, &k.version, FAMILY_61.suites)?;
+            let deb = self.download_any(&copies)?;
             util::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
             let _ = fs::remove_file(&deb);
         }
@@ -316,17 +351,22 @@ impl<'a> Fetcher<'a> {
     }
 
     /// The package `name` at exactly `version` (the kernel's upload), from
-    /// the archive's indexes.
-    fn exact(&self, name: &str, version: &str, suites: &[(Archive, &str)]) -> Result<PackageInfo> {
+    /// the archive's indexes: every suite's copy, in suite order.
+    fn exact(&self, name: &str, version: &str, suites: &[(Archive, &str)]) -> Result<Vec<PackageInfo>> {
         let mut seen = Vec::new();
+        let mut found = Vec::new();
         for &(archive, suite) in suites {
             let list = self.pool_index(archive, suite)?;
             for p in list.iter().filter(|p| p.name == name) {
                 if p.version == version {
-                    return Ok(p.clone());
+                    found.push(p.clone());
+                } else {
+                    seen.push(format!("{} in {suite}", p.version));
                 }
-                seen.push(format!("{} in {suite}", p.version));
             }
+        }
+        if !found.is_empty() {
+            return Ok(found);
         }
         bail!(
             "{name}:ppc64el {version} is not in the archive's indexes (found: {})",
@@ -336,6 +376,22 @@ impl<'a> Fetcher<'a> {
                 seen.join(", ")
             }
         )
+    }
+
+    /// Downloads the first of `copies` that can be fetched (the same file
+    /// from different suites' pools).
+    fn download_any(&self, copies: &[PackageInfo]) -> Result<PathBuf> {
+        let mut errors = Vec::new();
+        for info in copies {
+            match self.download(info) {
+                Ok(deb) => return Ok(deb),
+                Err(e) => {
+                    eprintln!("vm-test: {} from {} failed ({e:#})", info.name, info.origin);
+                    errors.push(format!("{}: {e:#}", info.origin));
+                }
+            }
+        }
+        bail!("no copy could be fetched: {}", errors.join("; "))
     }
 
     /// busybox-static:ppc64el from bookworm.
@@ -450,11 +506,12 @@ impl<'a> Fetcher<'a> {
         kernel_from_dir(family.label, &dir)
     }
 
-    /// Newest package of a family, from the archive's indexes (main and
-    /// security suites; apt's own view can be stale, e.g. when its security
-    /// index failed to update). apt's candidate is the fallback when the
-    /// indexes cannot be read.
-    fn newest(&self, family: &Family) -> Result<PackageInfo> {
+    /// The packages of a family, newest first, from the archive's indexes
+    /// (main and security suites; apt's own view can be stale, e.g. when its
+    /// security index failed to update). The same upload listed by both
+    /// suites appears twice, so its second pool is a fallback too. apt's
+    /// candidate is the fallback when the indexes cannot be read.
+    fn newest(&self, family: &Family) -> Result<Vec<PackageInfo>> {
         if self.method != FetchMethod::Apt {
             let mut all = Vec::new();
             let mut errors = Vec::new();
@@ -464,9 +521,10 @@ impl<'a> Fetcher<'a> {
                     Err(e) => errors.push(format!("{suite}: {e:#}")),
                 }
             }
-            all.sort_by_key(|p| (version_key(&p.name), version_key(&p.version)));
-            if let Some(p) = all.pop() {
-                return Ok(p);
+            // Stable sort: for equal versions the suite order is kept.
+            all.sort_by_key(|p| std::cmp::Reverse((version_key(&p.name), version_key(&p.version))));
+            if !all.is_empty() {
+                return Ok(all);
             }
             if self.method == FetchMethod::Pool || !self.apt_usable() {
                 bail!(
@@ -483,7 +541,9 @@ impl<'a> Fetcher<'a> {
         } else if !self.apt_usable() {
             bail!("apt cannot be used on this host (not Debian, or not root without ppc64el configured)");
         }
-        apt_newest(family.matches)?.ok_or_else(|| anyhow!("apt knows no {} ppc64el kernel", family.label))
+        let newest =
+            apt_newest(family.matches)?.ok_or_else(|| anyhow!("apt knows no {} ppc64el kernel", family.label))?;
+        Ok(vec![newest])
     }
 
     fn lookup_one(&self, name: &str, suites: &[(Archive, &str)]) -> Result<PackageInfo> {
@@ -1053,5 +1113,142 @@ mod tests {
         assert_eq!(l.len(), 1);
         assert_eq!(l[0].version, "1:1.35.0-4");
         assert_eq!(l[0].size, 9);
+    }
+
+    /// A local archive (file:// URLs) for the fetch fallbacks.
+    struct FakeArchive {
+        root: PathBuf,
+    }
+
+    impl FakeArchive {
+        fn new(tag: &str) -> FakeArchive {
+            let root = std::env::temp_dir().join(format!("lpmt-fake-archive-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            fs::create_dir_all(&root).unwrap();
+            FakeArchive { root }
+        }
+
+        /// A linux-image .deb with boot/vmlinux-REL and boot/config-REL.
+        fn kernel_deb(&self, name: &str, version: &str, release: &str) -> (Vec<u8>, String) {
+            let build = self.root.join(format!("build-{release}"));
+            fs::create_dir_all(build.join("DEBIAN")).unwrap();
+            fs::create_dir_all(build.join("boot")).unwrap();
+            fs::write(
+                build.join("DEBIAN/control"),
+                format!(
+                    "Package: {name}\nVersion: {version}\nArchitecture: ppc64el\nMaintainer: t <t@t>\nDescription: t\n"
+                ),
+            )
+            .unwrap();
+            fs::write(build.join(format!("boot/vmlinux-{release}")), b"ELF").unwrap();
+            fs::write(build.join(format!("boot/config-{release}")), b"CONFIG_X=y\n").unwrap();
+            let deb = self.root.join(format!("{release}.deb"));
+            let st = Command::new("dpkg-deb")
+                .args(["--root-owner-group", "-Zgzip", "--build"])
+                .arg(&build)
+                .arg(&deb)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success());
+            let bytes = fs::read(&deb).unwrap();
+            let sha = util::sha256_file(&deb).unwrap();
+            (bytes, sha)
+        }
+
+        /// Writes a suite: InRelease naming Packages.xz, the index, and the
+        /// pool files given (`None` = listed but missing from the pool).
+        fn suite(&self, archive: &str, suite: &str, pkgs: &[(&str, &str, &str, Option<&[u8]>)]) {
+            let base = self.root.join(archive);
+            let mut index = String::new();
+            for (i, (name, version, sha, bytes)) in pkgs.iter().enumerate() {
+                let filename = format!("pool/main/l/linux/{name}_{version}_{i}.deb");
+                if let Some(b) = bytes {
+                    let f = base.join(&filename);
+                    fs::create_dir_all(f.parent().unwrap()).unwrap();
+                    fs::write(&f, b).unwrap();
+                }
+                index +=
+                    &format!("Package: {name}\nVersion: {version}\nFilename: {filename}\nSize: 3\nSHA256: {sha}\n\n");
+            }
+            let dists = base.join(format!("dists/{suite}/main/binary-ppc64el"));
+            fs::create_dir_all(&dists).unwrap();
+            let plain = dists.join("Packages");
+            fs::write(&plain, index).unwrap();
+            let st = Command::new("xz").arg("-kf").arg(&plain).status().unwrap();
+            assert!(st.success());
+            let xz = dists.join("Packages.xz");
+            let sha = util::sha256_file(&xz).unwrap();
+            let size = fs::metadata(&xz).unwrap().len();
+            fs::write(
+                base.join(format!("dists/{suite}/InRelease")),
+                format!("Suite: {suite}\nSHA256:\n {sha} {size} main/binary-ppc64el/Packages.xz\n"),
+            )
+            .unwrap();
+        }
+
+        fn fetcher<'a>(&self, cache: &'a Cache) -> Fetcher<'a> {
+            Fetcher {
+                cache,
+                method: FetchMethod::Pool,
+                main_base: format!("file://{}", self.root.join("debian").display()),
+                security_base: format!("file://{}", self.root.join("debian-security").display()),
+                apt_ready: Cell::new(Some(false)),
+                indexes: RefCell::new(HashMap::new()),
+            }
+        }
+    }
+
+    impl Drop for FakeArchive {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+
+    /// What broke CI once: the mirror's index listed the newest trixie
+    /// kernel before its pool file existed (404). The next upload is used.
+    #[test]
+    fn a_kernel_missing_from_the_pool_falls_back_to_the_next_upload() {
+        if which::which("dpkg-deb").is_err() || which::which("curl").is_err() {
+            panic!("this test needs dpkg-deb and curl (cargo xtask setup installs them)");
+        }
+        let fa = FakeArchive::new("fallback");
+        let new = "linux-image-6.12.117+deb13-powerpc64le";
+        let old = "linux-image-6.12.107+deb13-powerpc64le";
+        let (old_deb, old_sha) = fa.kernel_deb(old, "6.12.107-1", "6.12.107+deb13-powerpc64le");
+        // The newest: listed in main with a sum, no pool file anywhere.
+        fa.suite("debian", "trixie", &[(new, "6.12.117-1", &"ab".repeat(32), None)]);
+        fa.suite(
+            "debian-security",
+            "trixie-security",
+            &[(old, "6.12.107-1", &old_sha, Some(old_deb.as_slice()))],
+        );
+        let cache = Cache::new(fa.root.join("cache")).unwrap();
+        let k = fa.fetcher(&cache).kernel("6.12").unwrap();
+        assert_eq!(k.package, old);
+        assert_eq!(k.version, "6.12.107-1");
+        assert_eq!(fs::read(&k.vmlinux).unwrap(), b"ELF");
+    }
+
+    /// Nothing fetchable and nothing cached: the error names every
+    /// candidate that was tried.
+    #[test]
+    fn no_fetchable_kernel_names_every_candidate() {
+        if which::which("curl").is_err() {
+            panic!("this test needs curl (cargo xtask setup installs it)");
+        }
+        let fa = FakeArchive::new("nothing");
+        let new = "linux-image-6.12.117+deb13-powerpc64le";
+        fa.suite("debian", "trixie", &[(new, "6.12.117-1", &"ab".repeat(32), None)]);
+        fa.suite(
+            "debian-security",
+            "trixie-security",
+            &[(new, "6.12.117-1", &"ab".repeat(32), None)],
+        );
+        let cache = Cache::new(fa.root.join("cache")).unwrap();
+        let err = format!("{:#}", fa.fetcher(&cache).kernel("6.12").unwrap_err());
+        assert!(err.contains("every candidate"), "{err}");
+        assert!(err.contains("debian-security"), "{err}");
+        assert!(err.matches("6.12.117-1").count() >= 2, "{err}");
     }
 }
