@@ -36,14 +36,14 @@ const GENERATIONS: &[(&str, &str, &str, &str, &str)] = &[
         "old-path",
         "Cede-offline and the CPU onlining around the join are gone (offline CPUs are really stopped and count as joined); still `on_each_cpu` IPIs with `lock_device_hotplug()` + `cpu_hotplug_disable()` around them. `migration_store` retries -EAGAIN (stream still ENABLED) every second with no limit.",
         "Still no cancel: an H_VASI_STATE error or state other than SUSPENDING returns before the join (nothing to cancel, `failed`); a join or ibm,suspend-me error after the join is never cancelled (`unterminated-migration`). Hotplug writes during the join wait (device-hotplug lock), they do not fail.",
-        "`--kernel 5.10` (built from Debian's 5.10.223 source): old-migrate, old-suspend-fail, old-vasi-enabled, old-hotplug, join-stall",
+        "`--kernel 5.10` (built from Debian's 5.10.223 source): old-migrate (sysfs and sys_rtas triggers), old-suspend-fail, old-vasi-enabled, old-hotplug, join-stall",
     ),
     (
         "≥ 5.11",
         "new-path",
         "`pseries_migrate_partition`: `wait_for_vasi_session_suspending` (1 s polls while ENABLED), then `pseries_suspend`: up to 5 × `stop_machine(do_join)`; the last CPU to H_JOIN calls `rtas_ibm_suspend_me(int *fw_status)`; on failure `pseries_cancel_migration` sends H_VASI_SIGNAL(CANCEL).",
-        "After 5 failed attempts the kernel cancels (`suspend-retries-exhausted`; `cancel-rejected` when the platform refuses the cancel). A failing H_VASI_STATE while waiting for Suspending still exits without a cancel (`unterminated-migration`). `stop_machine` holds `cpus_read_lock`, so hotplug cannot race the join.",
-        "Debian 6.1 and 6.12: migrate-solo, migrate-smp, migrate-hotplug, hotplug-ipi; 6.1 with lpm-faultinject: vasi-fail, cancel",
+        "After 5 failed attempts the kernel cancels (`suspend-retries-exhausted`; `cancel-rejected` when the platform refuses the cancel). A failing H_VASI_STATE while waiting for Suspending still exits without a cancel (`unterminated-migration`). `stop_machine` holds `cpus_read_lock`, so hotplug cannot race the join. Little-endian builds of newer kernels (Debian 6.1, 6.12) refuse the legacy trigger, rtas(2) ibm,suspend-me, in their RTAS syscall filter (EINVAL, `migration-failed` variant `sys-rtas-rejected`).",
+        "Debian 6.1 and 6.12: migrate-solo (sysfs and the refused sys_rtas trigger), migrate-smp, migrate-hotplug, hotplug-ipi; 6.1 with lpm-faultinject: vasi-fail, cancel",
     ),
     (
         "≥ 5.12",
@@ -164,7 +164,7 @@ fn every_generation_row_names_a_finding_or_outcome() {
             .collect();
         for id in &ids {
             let known = lpmtrace::analysis::FindingKind::from_id(id).is_some()
-                || ["aborted-ebusy", "retried-eagain", "failed"].contains(id);
+                || ["aborted-ebusy", "retried-eagain", "failed", "sys-rtas-rejected"].contains(id);
             assert!(known, "{ver}: `{id}` is not a finding kind or variant");
         }
     }

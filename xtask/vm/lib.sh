@@ -85,6 +85,23 @@ lpmt_migrate() {
     return $_rc
 }
 
+# lpmt_rtas_migrate LABEL [STREAM]: the legacy trigger (old drmgr, API v0):
+# rtas(2) with the ibm,suspend-me token, through /bin/rtas-suspend-me (a
+# test-only tool, xtask/guest/rtas-suspend-me). Logged like lpmt_migrate,
+# with via=sys_rtas, but in rtas-triggers.txt: newer little-endian kernels
+# refuse the call, so it is not always a migration the kernel log shows.
+# err= carries the tool's status line.
+lpmt_rtas_migrate() {
+    _t0=$(lpmt_now)
+    lpmt_log "migration trigger $1 (sys_rtas)"
+    _err=$(rtas-suspend-me "${2:-0x1}" 2>&1)
+    _rc=$?
+    _t1=$(lpmt_now)
+    echo "label=$1 rc=$_rc ms=$(lpmt_ms "$_t0" "$_t1") start=$_t0 via=sys_rtas err=$_err" >> "$LPMT_OUT/rtas-triggers.txt"
+    lpmt_log "migration trigger $1 (sys_rtas): rc=$_rc in $(lpmt_ms "$_t0" "$_t1") ms $_err"
+    return $_rc
+}
+
 # True while PID runs (a zombie counts as exited).
 lpmt_alive() {
     [ -r "/proc/$1/stat" ] || return 1

@@ -154,6 +154,15 @@ pub fn stash_take(slot: u64) -> Option<u64> {
     value
 }
 
+/// Reads, without taking, the value [`stash_put`] left in `slot` for the
+/// current thread.
+#[inline(always)]
+pub fn stash_peek(slot: u64) -> Option<u64> {
+    let key = current_tid() as u64 | (slot << 32);
+    // SAFETY: the value is copied out.
+    unsafe { STASH.get(&key) }.copied()
+}
+
 /// The hcall filter: true when userspace asked for this opcode.
 #[inline(always)]
 pub fn hcall_wanted(opcode: u32) -> bool {

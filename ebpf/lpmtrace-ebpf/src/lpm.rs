@@ -17,7 +17,7 @@ use lpmtrace_common::{
     KIND_SUSPEND_ENTER, KIND_SUSPEND_EXIT, KIND_TRIGGER_ENTER, KIND_TRIGGER_EXIT, TRIGGER_BUF_LEN,
 };
 
-use crate::emit::{emit, hcall_wanted, header, slot, stash_put, stash_take, Urgency, CONFIG};
+use crate::emit::{emit, hcall_wanted, header, slot, stash_peek, stash_put, stash_take, Urgency, CONFIG};
 
 // --- triggers ----------------------------------------------------------------
 
@@ -68,20 +68,56 @@ pub fn dispatch_suspend_ret(ctx: RetProbeContext) -> u32 {
 /// of every syscall tracepoint). Only the ibm,suspend-me token is recorded.
 #[tracepoint]
 pub fn sys_enter_rtas(ctx: TracePointContext) -> u32 {
+    // SAFETY: read of the tracepoint record.
+    if let Ok(uargs) = unsafe { ctx.read_at::<u64>(16) } {
+        sys_rtas_enter(uargs);
+    }
+    0
+}
+
+/// `syscalls:sys_exit_rtas`: `ret` at 16.
+#[tracepoint]
+pub fn sys_exit_rtas(ctx: TracePointContext) -> u32 {
+    // SAFETY: read of the tracepoint record.
+    sys_rtas_exit(unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0));
+    0
+}
+
+/// `sys_rtas(struct rtas_args __user *uargs)`: the same trigger where the
+/// kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS off) and no
+/// syscall wrapper (powerpc before 6.1, so the first argument is the user
+/// pointer). When the tracepoint is attached too it fires first and holds
+/// the stash slot, so each call is reported once.
+#[kprobe]
+pub fn sys_rtas_kprobe(ctx: ProbeContext) -> u32 {
+    if stash_peek(slot::SYS_RTAS).is_none() {
+        if let Some(uargs) = ctx.arg::<u64>(0) {
+            sys_rtas_enter(uargs);
+        }
+    }
+    0
+}
+
+#[kretprobe]
+pub fn sys_rtas_kretprobe(ctx: RetProbeContext) -> u32 {
+    sys_rtas_exit(ctx.ret::<u64>() as i64);
+    0
+}
+
+/// Records a sys_rtas call if it carries the ibm,suspend-me token.
+#[inline(always)]
+fn sys_rtas_enter(uargs: u64) {
     let token = CONFIG.load().suspend_me_token;
     if token == 0 {
-        return 0;
+        return;
     }
-    // SAFETY: reads of the tracepoint record and of user memory via helpers.
-    let Ok(uargs) = (unsafe { ctx.read_at::<u64>(16) }) else {
-        return 0;
-    };
     // struct rtas_args { __be32 token, nargs, nret; __be32 args[16]; ... }
+    // SAFETY: read of user memory via the helper (it fails cleanly).
     let Ok(words) = (unsafe { bpf_probe_read_user(uargs as *const [u32; 5]) }) else {
-        return 0;
+        return;
     };
     if u32::from_be(words[0]) != token {
-        return 0;
+        return;
     }
     let hdr = header(KIND_TRIGGER_ENTER);
     let mut record = trigger(hdr, trigger_source::SYS_RTAS);
@@ -89,19 +125,16 @@ pub fn sys_enter_rtas(ctx: TracePointContext) -> u32 {
     record.has_handle = 1;
     stash_put(slot::SYS_RTAS, 1);
     emit(&record, hdr.ts_ns, Urgency::Rare);
-    0
 }
 
-/// `syscalls:sys_exit_rtas`: `ret` at 16.
-#[tracepoint]
-pub fn sys_exit_rtas(ctx: TracePointContext) -> u32 {
+/// Ends the sys_rtas call recorded by [`sys_rtas_enter`] on this thread
+/// (the first of kretprobe / exit tracepoint to run takes it).
+#[inline(always)]
+fn sys_rtas_exit(ret: i64) {
     if stash_take(slot::SYS_RTAS).is_none() {
-        return 0;
+        return;
     }
-    // SAFETY: read of the tracepoint record.
-    let ret = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
     trigger_exit(ret, trigger_source::SYS_RTAS);
-    0
 }
 
 #[inline(always)]

@@ -8,6 +8,7 @@
 //! checkpoints do), so each finding is produced exactly once.
 
 use crate::events::names;
+use crate::events::TriggerSource;
 
 use super::cpus::{CpuState, CpuTracker};
 use super::engine::vasi;
@@ -644,9 +645,20 @@ impl Rule for MigrationFailed {
             return;
         }
         let err = last_error(m).map_or_else(|| "an error".to_string(), code);
+        // rtas(2) refused before the kernel did anything: no VASI poll, no
+        // attempt. Newer little-endian kernels' RTAS syscall filter does not
+        // list ibm,suspend-me (seen on 6.1 and 6.12; 5.10.223 still takes
+        // it), so an old drmgr (migration API v0) can never migrate there.
+        let rejected_syscall = outcome == Outcome::Failed
+            && m.source == Some(TriggerSource::SysRtas)
+            && m.result == Some(-22)
+            && m.vasi_polls == 0
+            && m.attempts.is_empty();
         let d = Draft {
             kind: self.kind(),
-            variant: Some(if outcome == Outcome::Cancelled {
+            variant: Some(if rejected_syscall {
+                "sys-rtas-rejected"
+            } else if outcome == Outcome::Cancelled {
                 "cancelled"
             } else {
                 "failed"
@@ -657,21 +669,37 @@ impl Rule for MigrationFailed {
             m: Some(m),
             cpus: Vec::new(),
         };
-        let explanation = if outcome == Outcome::Cancelled {
-            format!(
-                "The migration failed with {err} and the kernel cancelled it with H_VASI_SIGNAL, which the platform accepted: the partition keeps running on the source system and nothing is left pending."
+        let (explanation, advice) = if rejected_syscall {
+            (
+                format!(
+                    "The rtas(2) system call with the ibm,suspend-me token{} returned EINVAL before the kernel polled the VASI stream: the migration never started and the platform was not touched. Newer little-endian kernels' RTAS system-call filter (CONFIG_PPC_RTAS_FILTER) does not accept ibm,suspend-me from user space (5.10 still does), so a drmgr that migrates this way (migration API v0) cannot migrate this partition.",
+                    m.comm.as_deref().map(|c| format!(" (from {c})")).unwrap_or_default()
+                ),
+                "Update powerpc-utils so drmgr writes the stream id to /sys/kernel/mobility/migration (the kernel's migration API v1: /sys/kernel/mobility/api_version), then retry the migration from the HMC.",
+            )
+        } else if outcome == Outcome::Cancelled {
+            (
+                format!(
+                    "The migration failed with {err} and the kernel cancelled it with H_VASI_SIGNAL, which the platform accepted: the partition keeps running on the source system and nothing is left pending."
+                ),
+                "Read the attempt errors in the timeline; retry the migration from the HMC once the cause is addressed.",
             )
         } else {
-            format!(
-                "The migration failed with {err} before the platform reached Suspending (last VASI state: {}), so there was nothing to cancel.",
-                m.last_vasi_state.and_then(names::vasi_state_name).unwrap_or("not seen")
+            (
+                format!(
+                    "The migration failed with {err} before the platform reached Suspending (last VASI state: {}), so there was nothing to cancel.",
+                    m.last_vasi_state.and_then(names::vasi_state_name).unwrap_or("not seen")
+                ),
+                "Read the attempt errors in the timeline; retry the migration from the HMC once the cause is addressed.",
             )
         };
         out.push(d.done(
             format!(
                 "{} {} ({err})",
                 subject(m),
-                if outcome == Outcome::Cancelled {
+                if rejected_syscall {
+                    "was refused by the kernel: sys_rtas(ibm,suspend-me) is not allowed here"
+                } else if outcome == Outcome::Cancelled {
                     "failed and was cancelled"
                 } else {
                     "failed"
@@ -679,7 +707,7 @@ impl Rule for MigrationFailed {
             ),
             explanation,
             evidence(m, &[m.attempts.last().map_or(&[][..], |a| &a.evidence[..])]),
-            "Read the attempt errors in the timeline; retry the migration from the HMC once the cause is addressed.",
+            advice,
         ));
     }
 }

@@ -177,6 +177,11 @@ pub const PROBES: &[ProbeSpec] = &[
                     optional(kretprobe("rtas_syscall_dispatch_ibm_suspend_me", "dispatch_suspend_ret")),
                     optional(tp("syscalls", "sys_enter_rtas", "sys_enter_rtas")),
                     optional(tp("syscalls", "sys_exit_rtas", "sys_exit_rtas")),
+                    // Kernels without syscall tracepoints (and without
+                    // powerpc's syscall wrapper, < 6.1): the syscall itself.
+                    // With both attached, each call is reported once.
+                    optional(kprobe("sys_rtas", "sys_rtas_kprobe")),
+                    optional(kretprobe("sys_rtas", "sys_rtas_kretprobe")),
                 ],
             },
             Candidate {

@@ -11,6 +11,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::faultinject::Module;
+use super::guest_tools::Tool;
 use super::scenarios;
 
 /// /init (busybox sh).
@@ -96,7 +97,7 @@ impl<W: Write> Cpio<W> {
 }
 
 /// Writes the initramfs to `dest`.
-pub fn build(dest: &Path, busybox: &Path, lpmtrace: Option<&Path>, modules: &[&Module]) -> Result<()> {
+pub fn build(dest: &Path, busybox: &Path, lpmtrace: Option<&Path>, modules: &[&Module], tools: &[Tool]) -> Result<()> {
     let f = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
     let gz = GzEncoder::new(BufWriter::new(f), Compression::fast());
     let mut c = Cpio::new(gz);
@@ -132,6 +133,10 @@ pub fn build(dest: &Path, busybox: &Path, lpmtrace: Option<&Path>, modules: &[&M
         let data = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
         c.dir(&format!("lpmt/ko/{}", m.release))?;
         c.file(&format!("lpmt/ko/{}/lpm_faultinject.ko", m.release), 0o644, &data)?;
+    }
+    for t in tools {
+        let data = std::fs::read(&t.path).with_context(|| format!("reading {}", t.path.display()))?;
+        c.file(&format!("bin/{}", t.name), 0o755, &data)?;
     }
     if let Some(bin) = lpmtrace {
         let data = std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?;

@@ -223,10 +223,12 @@ pub struct Trigger {
     pub label: String,
     pub rc: i32,
     pub ms: u64,
+    /// `sysfs` (a write to /sys/kernel/mobility/migration) or `sys_rtas`.
+    pub via: String,
     pub err: String,
 }
 
-/// Parses `label=L rc=R ms=M start=S err=...` lines.
+/// Parses `label=L rc=R ms=M start=S [via=V] err=...` lines.
 pub fn parse_triggers(text: &str) -> Vec<Trigger> {
     text.lines()
         .filter(|l| l.starts_with("label="))
@@ -241,6 +243,9 @@ pub fn parse_triggers(text: &str) -> Vec<Trigger> {
                 label: field("label"),
                 rc: field("rc").parse().unwrap_or(-1),
                 ms: field("ms").parse().unwrap_or(0),
+                via: Some(field("via"))
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "sysfs".into()),
                 err: l
                     .split_once("err=")
                     .map(|(_, e)| e.trim().to_string())

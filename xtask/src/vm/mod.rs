@@ -17,6 +17,7 @@
 mod debian;
 mod faultinject;
 mod guest;
+mod guest_tools;
 mod host_tool;
 mod initramfs;
 mod kernel_build;
@@ -318,7 +319,8 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
     let _ = std::os::unix::fs::symlink(run_dir.file_name().unwrap_or_default(), &latest);
     let initrd = run_dir.join("initramfs.cpio.gz");
     let modules: Vec<&faultinject::Module> = kernels.iter().filter_map(|(_, m)| m.as_ref()).collect();
-    initramfs::build(&initrd, &busybox.binary, guest_lpmtrace.as_deref(), &modules)?;
+    let tools = guest_tools::build_all(&cache.root).context("building the guest tools")?;
+    initramfs::build(&initrd, &busybox.binary, guest_lpmtrace.as_deref(), &modules, &tools)?;
 
     // 4. The guests, one after another.
     let mut jobs = Vec::new();

@@ -512,6 +512,14 @@ fn report_matches_kernel(v: &mut Verdict, report: &Value, lpm: &kernel_log::LpmL
         v.fact("report: events lost, migration details not compared");
         return;
     }
+    // A sys_rtas call the kernel refused before doing anything (EINVAL, no
+    // attempt) is a migration for lpmtrace but none in the kernel log.
+    let refused = |m: &&Value| {
+        m.get("trigger").and_then(Value::as_str) == Some("sys-rtas")
+            && m.get("result").and_then(Value::as_i64) == Some(-22)
+            && m.get("attempts").and_then(Value::as_array).is_some_and(Vec::is_empty)
+    };
+    let migs: Vec<&Value> = migs.iter().filter(|m| !refused(m)).collect();
     v.require(migs.len() == lpm.migrations.len(), || {
         format!(
             "report: {} migration(s), the kernel log {}",
@@ -661,6 +669,23 @@ fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
     v.require(lpm.suspend_calls() == 1, || {
         format!("{} ibm,suspend-me calls, expected 1", lpm.suspend_calls())
     });
+    // The legacy trigger: newer little-endian kernels refuse rtas(2)
+    // ibm,suspend-me (RTAS syscall filter) with EINVAL and log it.
+    let rtas = kernel_log::parse_triggers(&ctx.outcome.text("rtas-triggers.txt").unwrap_or_default());
+    let blocked = dmesg.matches("RTAS call blocked").count();
+    v.require(rtas.len() == 1 && rtas[0].via == "sys_rtas", || {
+        format!("{} sys_rtas trigger(s), expected 1", rtas.len())
+    });
+    let refused = rtas.first().is_some_and(|t| t.rc != 0 && t.err.contains("errno=22"));
+    v.require(refused == (blocked == 1), || {
+        format!(
+            "sys_rtas trigger {:?} vs {blocked} `RTAS call blocked` kernel line(s): they must agree",
+            rtas.first().map(|t| &t.err)
+        )
+    });
+    if refused {
+        v.fact("the kernel's RTAS filter refused sys_rtas(ibm,suspend-me) (EINVAL)");
+    }
     let ops = hotplug_ops(ctx);
     let want = 2 * (ctx.smp as usize).saturating_sub(1);
     v.require(ops.len() == want && ops.iter().all(|o| o.rc == 0), || {
@@ -672,13 +697,49 @@ fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
     });
     all_online_at_end(ctx, &mut v);
     // One CPU online: its H_JOIN returns H_CONTINUE and it suspends.
-    recording(
+    let rec = recording(
         ctx,
         &mut v,
         "solo",
         &[(H_JOIN.0, H_JOIN.1, Some(H_CONTINUE))],
         Some(&lpm),
     );
+    // Each migration attributed to its trigger, and a refused syscall
+    // explained as such.
+    if let Some(report) = &rec.report {
+        let migs: Vec<&Value> = report
+            .get("migrations")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let seen: Vec<(&str, &str)> = migs
+            .iter()
+            .map(|m| {
+                (
+                    m.get("trigger").and_then(Value::as_str).unwrap_or("?"),
+                    m.get("outcome").and_then(Value::as_str).unwrap_or("?"),
+                )
+            })
+            .collect();
+        let second = if refused { "failed" } else { "completed" };
+        v.require(
+            seen.len() == 2
+                && seen[0] == ("sysfs", "completed")
+                && matches!(seen[1].0, "sys-rtas" | "syscall-dispatch")
+                && seen[1].1 == second,
+            || format!("report: (trigger, outcome) {seen:?}, expected sysfs/completed then sys-rtas/{second}"),
+        );
+        if refused {
+            let explained = report.get("findings").and_then(Value::as_array).is_some_and(|f| {
+                f.iter()
+                    .any(|f| f.get("variant").and_then(Value::as_str) == Some("sys-rtas-rejected"))
+            });
+            v.require(explained, || {
+                "report: no migration-failed/sys-rtas-rejected finding for the refused syscall".into()
+            });
+        }
+        v.fact(format!("report: {seen:?}"));
+    }
     v.done()
 }
 
