@@ -38,6 +38,13 @@ pub trait Sink {
 /// How often the reader drains records submitted without a wakeup.
 pub const TICK: Duration = Duration::from_millis(50);
 
+/// Ring records read per wake-up before the loop looks at signals and the
+/// tick again: a flood (H_JOIN returns on 5.10, an IPI storm) can refill
+/// the ring as fast as it is read, and one unbounded read would then never
+/// end. Small enough for a tick every few ms even where decoding is slow
+/// (a TCG guest), large enough that the loop's own cost stays negligible.
+const DRAIN_BUDGET: usize = 1024;
+
 /// Options of a capture.
 #[derive(Clone, Debug, Default)]
 pub struct CaptureOptions {
@@ -226,19 +233,29 @@ impl Capture {
 
         // Set when a stop was requested while the sink was busy.
         let mut stopping: Option<Instant> = None;
+        // The last read stopped at its budget: read on without waiting.
+        let mut more = false;
         loop {
             // Both wake-ups drain the ring: records submitted without a
-            // wakeup are only collected by the tick.
+            // wakeup are only collected by the tick. The tick comes before
+            // the ring: under a flood the ring is always ready, and the tick
+            // is what announces time-based findings (a join stall) and
+            // accounts lost records, so it must not wait for the flood to
+            // end (found on 5.10, where a stalled join floods H_JOIN returns).
             let wake = tokio::select! {
                 biased;
                 _ = sigint.recv() => Wake::Stop,
                 _ = sigterm.recv() => Wake::Stop,
                 _ = &mut sleep_until => break,
-                guard = fd.readable() => {
+                _ = ticker.tick() => Wake::Tick,
+                guard = fd.readable(), if !more => {
                     guard?.clear_ready();
                     Wake::Ready
                 }
-                _ = ticker.tick() => Wake::Tick,
+                // Not a ready future: the loop must yield, or this
+                // single-threaded runtime never polls its timer and signal
+                // drivers, and neither the tick nor Ctrl-C would ever come.
+                _ = tokio::task::yield_now(), if more => Wake::Ready,
             };
             if wake == Wake::Stop {
                 if stopping.is_some() {
@@ -274,7 +291,10 @@ impl Capture {
             {
                 let reorder_ref = &mut reorder;
                 let mut out = deliver!();
-                self.reader.drain(&mut |ev| reorder_ref.push(ev, &mut out));
+                more = self
+                    .reader
+                    .drain_some(DRAIN_BUDGET, &mut |ev| reorder_ref.push(ev, &mut out))
+                    == DRAIN_BUDGET;
             }
             if tick {
                 let now = clock_ns(clock);

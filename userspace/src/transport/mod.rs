@@ -42,9 +42,19 @@ impl RingReader {
     }
 
     /// Decodes every record available now; returns how many were read.
+    /// Only for the final drain after detaching: while probes are attached a
+    /// flood can refill the ring as fast as it is read, so live reads use
+    /// [`Self::drain_some`].
     pub fn drain(&mut self, out: &mut impl FnMut(Event)) -> usize {
+        self.drain_some(usize::MAX, out)
+    }
+
+    /// Decodes at most `max` records; returns how many were read (`max`
+    /// means there may be more).
+    pub fn drain_some(&mut self, max: usize, out: &mut impl FnMut(Event)) -> usize {
         let mut n = 0;
-        while let Some(item) = self.ring.next() {
+        while n < max {
+            let Some(item) = self.ring.next() else { break };
             n += 1;
             match decode(&item) {
                 Ok(event) => {

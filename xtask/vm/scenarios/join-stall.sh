@@ -12,6 +12,11 @@
 # stall can only be reported afterwards.
 # 5.10: 8 s, so live (sharing CPU 2 with the busy loop while a flood of
 # premature H_JOIN returns arrives) has time to report; 5.11+: 4 s.
+# 5.10's CPUs 0, 1, 3 loop on premature H_JOIN returns (~190k events/s
+# under TCG) while live shares CPU 2 with the busy loop: the ring stays
+# full for the whole hold (the overflow is counted as lost events). That
+# once kept live's read loop from ever yielding to its tick, so the stall
+# was printed only after the release; the check now requires it before.
 case "$(uname -r)" in
     5.*) mode=ipi; hold=$(lpmt_cmdline lpmt.hold || echo 8000) ;;
     *) mode=spin; hold=$(lpmt_cmdline lpmt.hold || echo 4000) ;;
@@ -26,15 +31,32 @@ live=
 if lpmt_has_lpmtrace; then
     t0=$(lpmt_now)
     # Only its findings (stderr) matter here; the event lines are dropped.
+    # live's stderr goes through one awk, also on CPU 2, that stamps the
+    # first join-stall line with /proc/uptime the moment it reads it: a
+    # blocking reader woken by live's write on the same CPU, so nothing
+    # polls and nothing forks while CPUs 0, 1, 3 sit in H_JOIN with
+    # interrupts off (a fork or exec could need them for TLB flushes).
+    rm -f /tmp/live-err
+    mkfifo /tmp/live-err
+    taskset -c 2 awk '{
+        print; fflush()
+        if (!seen && $0 ~ /join-stall/) {
+            getline up < "/proc/uptime"; close("/proc/uptime"); split(up, a, " ")
+            print "seen uptime=" a[1] > "/tmp/out/live-seen.txt"; close("/tmp/out/live-seen.txt"); seen = 1
+        }
+    }' < /tmp/live-err > "$LPMT_OUT/live.stderr" &
+    # Its event lines go through a second awk that notes, every 2000 lines,
+    # the uptime and the line count: how far live's output got, and when
+    # (progress.txt, "UPTIME LINES").
+    rm -f /tmp/live-out
+    mkfifo /tmp/live-out
+    taskset -c 2 awk '{ if (++n % 2000 == 1) { getline up < "/proc/uptime"; close("/proc/uptime"); split(up, a, " ");
+        print a[1], n > "/tmp/out/progress.txt"; fflush("/tmp/out/progress.txt") } }' < /tmp/live-out &
     taskset -c 2 lpmtrace live --plain --format jsonl --record "$LPMT_OUT/stall.lpmt" --duration 120s \
-        > /dev/null 2> "$LPMT_OUT/live.stderr" &
+        > /tmp/live-out 2> /tmp/live-err &
     live=$!
     lpmt_wait_ready "$live" "$LPMT_OUT/live.stderr"
     echo "live-start how=$LPMT_READY ms=$(lpmt_ms "$t0" "$(lpmt_now)") start=$t0" >> "$LPMT_OUT/timings.txt"
-    taskset -c 2 sh -c 'while [ ! -e /tmp/stop-busy ]; do
-        if grep -q join-stall /tmp/out/live.stderr; then
-            echo "seen uptime=$(cut -d" " -f1 /proc/uptime)" > /tmp/out/live-seen.txt; break
-        fi; sleep 0.05; done' &
 fi
 extra=
 [ "$mode" = ipi ] && extra=hold_ipi=1
