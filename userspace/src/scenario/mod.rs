@@ -374,11 +374,13 @@ impl Parser {
     /// `+T` (since the scenario start) or `++T` (since the previous event).
     fn time<'a>(&self, line: usize, content: &'a str, prev: u64) -> Result<(u64, &'a str), ScenarioError> {
         let (tok, rest) = content.split_once(char::is_whitespace).unwrap_or((content, ""));
-        let (base, t) = match tok.strip_prefix("++") {
-            Some(t) => (prev, t),
-            None => (BASE_TS_NS, &tok[1..]),
+        // Found by fuzzing: `from µs+0` sliced inside a multi-byte char.
+        let (base, t) = if let Some(t) = tok.strip_prefix("++") {
+            (prev, Some(t))
+        } else {
+            (BASE_TS_NS, tok.strip_prefix('+'))
         };
-        let d = duration(t).ok_or_else(|| ScenarioError::Line {
+        let d = t.and_then(duration).ok_or_else(|| ScenarioError::Line {
             path: String::new(),
             line,
             msg: format!("bad time {tok:?} (try +1.5, +20ms, ++10us)"),
