@@ -121,9 +121,9 @@ pub struct Cpu {
     pub ipis_received: u64,
     /// Cross-CPU calls run on it.
     pub ipis_handled: u64,
-    /// Latest IPI sent to it since it last ran a cross-CPU call (0: none),
-    /// with its stream position.
-    pub ipi_pending: (u64, u64),
+    /// Latest IPI sent to it since it last ran a cross-CPU call (time, 0:
+    /// none; stream position; sending thread).
+    pub ipi_pending: (u64, u64, u32),
     /// Offline transitions.
     pub offline_count: u32,
     /// Online transitions.
@@ -142,7 +142,7 @@ impl Cpu {
             ipis_sent: 0,
             ipis_received: 0,
             ipis_handled: 0,
-            ipi_pending: (0, 0),
+            ipi_pending: (0, 0, 0),
             offline_count: 0,
             online_count: 0,
             joins: 0,

@@ -158,7 +158,7 @@ impl Engine {
                 self.seen_ipi_sender(ev.cpu);
                 if let Some(t) = self.cpus.get(target_cpu) {
                     t.ipis_received += 1;
-                    t.ipi_pending = (ts.max(1), pos);
+                    t.ipi_pending = (ts.max(1), pos, ev.tid);
                 }
             }
             EventKind::IpiSendMask { mask, .. } => {
@@ -170,7 +170,7 @@ impl Engine {
                         bits &= bits - 1;
                         if let Some(t) = self.cpus.get(cpu) {
                             t.ipis_received += 1;
-                            t.ipi_pending = (ts.max(1), pos);
+                            t.ipi_pending = (ts.max(1), pos, ev.tid);
                         }
                     }
                 }
@@ -179,7 +179,7 @@ impl Engine {
                 if let Some(c) = self.cpus.get(ev.cpu) {
                     mark_seen(c);
                     c.ipis_handled += 1;
-                    c.ipi_pending = (0, 0);
+                    c.ipi_pending = (0, 0, 0);
                 }
             }
             EventKind::IpiHandleExit { .. } => {
@@ -1081,17 +1081,23 @@ impl Engine {
     // --- CPUs ---------------------------------------------------------------------
 
     fn cpu_went_offline(&mut self, cpu: u32, ts: u64, pos: u64) {
-        let (since, ipi_pos) = match self.cpus.get(cpu) {
+        let (since, ipi_pos, sender) = match self.cpus.get(cpu) {
             Some(c) => std::mem::take(&mut c.ipi_pending),
             None => return,
         };
         if since == 0 || !self.ipi_handle_attached {
             return;
         }
+        // Only the join IPI counts: on the old path the migrating thread
+        // sends it (on_each_cpu). Other IPIs to a CPU that is going offline
+        // (the hotplug machinery's own, a reschedule) are normal; counting
+        // them gave false criticals on 5.10 with hotplug during migrations.
         let hit = self.open.iter().rev().copied().find(|&i| {
-            self.migrations[i].cur_ref().is_some_and(|a| {
-                a.start_ns <= since && a.done_ns.is_none() && a.gather_end.is_none() && !a.joined.contains(cpu)
-            })
+            let m = &self.migrations[i];
+            m.tid.is_none_or(|t| t == sender)
+                && m.cur_ref().is_some_and(|a| {
+                    a.start_ns <= since && a.done_ns.is_none() && a.gather_end.is_none() && !a.joined.contains(cpu)
+                })
         });
         if let Some(idx) = hit {
             let m = &self.migrations[idx];
