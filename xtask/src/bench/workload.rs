@@ -49,6 +49,27 @@ pub struct Rates {
     pub ipi_iterations: Option<u64>,
     /// Offline/online cycles per second.
     pub hotplug_rate: Option<f64>,
+    /// Function-call IPIs every CPU handled per second during the IPI
+    /// storm (/proc/interrupts `CAL`): the storm's real work. Its
+    /// iterations need fewer IPIs when a tracer keeps the other storm
+    /// thread off its CPU (the kernel then skips the shootdown IPI), so
+    /// iterations/s alone can flatter a tracer that perturbs scheduling.
+    pub call_ipi_rate: Option<f64>,
+}
+
+/// Sum over CPUs of the `CAL:` (function call interrupts) line of
+/// /proc/interrupts; None where there is no such line (not x86).
+pub fn call_ipis() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/interrupts").ok()?;
+    parse_call_ipis(&text)
+}
+
+fn parse_call_ipis(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with("CAL:"))?;
+    let counts = line.trim_start()["CAL:".len()..]
+        .split_whitespace()
+        .map_while(|w| w.parse::<u64>().ok());
+    Some(counts.sum())
 }
 
 /// `R` from `...: R iterations/s` or `...: R cycles/s`.
@@ -107,6 +128,7 @@ fn finish(name: &str, running: Running) -> Result<String> {
 /// loop) and returns its rates.
 pub fn run(workload: Workload, bins: &Bins, seconds: f64, hotplug_count: u32) -> Result<Rates> {
     let mut rates = Rates::default();
+    let (cal0, t0) = (call_ipis(), std::time::Instant::now());
     let ipi = matches!(workload, Workload::Ipi | Workload::Both)
         .then(|| Running::spawn(&mut ipi_cmd(bins, seconds), true))
         .transpose()?;
@@ -115,6 +137,8 @@ pub fn run(workload: Workload, bins: &Bins, seconds: f64, hotplug_count: u32) ->
         .transpose()?;
     if let Some(r) = ipi {
         let out = finish("ipi-storm", r)?;
+        let secs = t0.elapsed().as_secs_f64();
+        rates.call_ipi_rate = cal0.zip(call_ipis()).map(|(a, b)| b.saturating_sub(a) as f64 / secs);
         let (n, rate) = parse_ipi(&out).ok_or_else(|| anyhow::anyhow!("unexpected ipi-storm output: {out}"))?;
         rates.ipi_iterations = Some(n);
         rates.ipi_rate = Some(rate);
@@ -138,6 +162,13 @@ pub fn restore_cpu1() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_the_cal_line() {
+        let t = "           CPU0       CPU1\n  0:         46          0  IO-APIC    2-edge      timer\nNMI:          0          0   Non-maskable interrupts\nCAL:     123456      65432   Function call interrupts\nTLB:         10         20   TLB shootdowns\n";
+        assert_eq!(parse_call_ipis(t), Some(188888));
+        assert_eq!(parse_call_ipis("  0: 1 2 x\n"), None);
+    }
 
     #[test]
     fn parses_workload_lines() {
