@@ -252,8 +252,17 @@ fn live_screen_shows_cpu1_going_offline_and_back() {
     );
 
     Cpu1Online::set(true);
-    let up = t.wait("cpu1 coming back (↑ after ░)", |s| {
-        cpu1_lane(s).is_some_and(|l| matches!((l.rfind('░'), l.rfind('↑')), (Some(o), Some(u)) if u > o))
+    // The ↑ that follows this offline stretch. The lanes show the last
+    // ~8 s, so on a slow machine the ↓ and ░ may already have scrolled out
+    // when the ↑ is drawn; an ↑ older than the ↓ would scroll out first.
+    let up = t.wait("cpu1 coming back (↑ after the offline stretch)", |s| {
+        cpu1_lane(s).is_some_and(|l| {
+            let Some(u) = l.rfind('↑') else { return false };
+            match l.rfind('↓') {
+                Some(d) => d < u && l[d..u].contains('░'),
+                None => true,
+            }
+        })
     });
     // Back online, the lane goes on after the ↑ (IPIs or the online line).
     let lane = cpu1_lane(&up).unwrap();
