@@ -707,19 +707,9 @@ fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
     // Each migration attributed to its trigger, and a refused syscall
     // explained as such.
     if let Some(report) = &rec.report {
-        let migs: Vec<&Value> = report
-            .get("migrations")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
-        let seen: Vec<(&str, &str)> = migs
+        let seen: Vec<(&str, &str)> = faults::migrations(report)
             .iter()
-            .map(|m| {
-                (
-                    m.get("trigger").and_then(Value::as_str).unwrap_or("?"),
-                    m.get("outcome").and_then(Value::as_str).unwrap_or("?"),
-                )
-            })
+            .map(|m| (faults::str_of(m, "trigger"), faults::str_of(m, "outcome")))
             .collect();
         let second = if refused { "failed" } else { "completed" };
         v.require(
@@ -730,10 +720,9 @@ fn check_migrate_solo(ctx: &CheckContext) -> Result<Verdict> {
             || format!("report: (trigger, outcome) {seen:?}, expected sysfs/completed then sys-rtas/{second}"),
         );
         if refused {
-            let explained = report.get("findings").and_then(Value::as_array).is_some_and(|f| {
-                f.iter()
-                    .any(|f| f.get("variant").and_then(Value::as_str) == Some("sys-rtas-rejected"))
-            });
+            let explained = faults::findings(report)
+                .iter()
+                .any(|f| faults::str_of(f, "variant") == "sys-rtas-rejected");
             v.require(explained, || {
                 "report: no migration-failed/sys-rtas-rejected finding for the refused syscall".into()
             });

@@ -75,11 +75,11 @@ fn triggers(ctx: &CheckContext, v: &mut Verdict, want_ok: &[bool]) -> Vec<kernel
     trig
 }
 
-fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+pub(super) fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("?")
 }
 
-fn migrations(report: &Value) -> Vec<&Value> {
+pub(super) fn migrations(report: &Value) -> Vec<&Value> {
     report
         .get("migrations")
         .and_then(Value::as_array)
@@ -87,7 +87,7 @@ fn migrations(report: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
-fn findings(report: &Value) -> Vec<&Value> {
+pub(super) fn findings(report: &Value) -> Vec<&Value> {
     report
         .get("findings")
         .and_then(Value::as_array)
