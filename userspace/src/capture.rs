@@ -15,7 +15,7 @@ use crate::probes::{
     facts::KernelFacts,
 };
 use crate::source::reorder::{ReorderBuffer, DEFAULT_WINDOW_NS};
-use crate::transport::{LossLedger, RingReader, TransportStats};
+use crate::transport::{LossLedger, RingReader, TallyLedger, TransportStats};
 
 /// Where captured events go.
 pub trait Sink {
@@ -126,6 +126,7 @@ pub fn session_info(facts: &KernelFacts, attached: &AttachedProbes, options: &At
         hotplug_states: facts.hotplug_states.clone(),
         symbols: Vec::new(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        ipi_detail: options.ipi_detail,
         flight: None,
     }
 }
@@ -146,6 +147,7 @@ pub struct Capture {
     probes: Option<AttachedProbes>,
     reader: RingReader,
     ledger: LossLedger,
+    tally: TallyLedger,
     session: SessionInfo,
     options: CaptureOptions,
 }
@@ -170,11 +172,13 @@ impl Capture {
                 ClockKind::Monotonic
             }),
         );
+        let tally = TallyLedger::new(attached.take_ipi_tally()?);
         let session = session_info(&facts, &attached, &options.attach);
         Ok(Capture {
             probes: Some(attached),
             reader,
             ledger,
+            tally,
             session,
             options,
         })
@@ -300,7 +304,7 @@ impl Capture {
                 let now = clock_ns(clock);
                 {
                     let mut out = deliver!();
-                    for ev in self.ledger.poll(now) {
+                    for ev in self.ledger.poll(now).into_iter().chain(self.tally.poll(now)) {
                         reorder.push(ev, &mut out);
                     }
                     reorder.release_until(now.saturating_sub(window), &mut out);
@@ -325,7 +329,7 @@ impl Capture {
             let reorder_ref = &mut reorder;
             let mut out = deliver!();
             self.reader.drain(&mut |ev| reorder_ref.push(ev, &mut out));
-            for ev in self.ledger.poll(now) {
+            for ev in self.ledger.poll(now).into_iter().chain(self.tally.poll(now)) {
                 reorder.push(ev, &mut out);
             }
             reorder.drain(&mut out);

@@ -143,6 +143,132 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
     );
 }
 
+/// Runs `lpmtrace live --plain --format jsonl` with `extra` arguments while
+/// `during` runs, and returns its events and stderr.
+fn live_events(extra: &[&str], during: impl FnOnce()) -> (Vec<Value>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+        .args(["live", "--plain", "--format", "jsonl", "--duration", "5s"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lpmtrace");
+    let running = support::wait_attached(&mut child);
+    during();
+    let stdout = running.stdout.unwrap().join().unwrap();
+    let stderr = running.stderr.join().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "lpmtrace failed: {stderr}");
+    let events = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect();
+    (events, stderr)
+}
+
+fn storm(iterations: u32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lpmtrace-stress"))
+        .args(["ipi-storm", "--iterations", &iterations.to_string()])
+        .output()
+        .expect("ipi storm");
+    assert!(
+        out.status.success(),
+        "ipi-storm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Recorded IPI sends from cpu0 to cpu1 and handler entries on cpu1.
+fn recorded_ipis(events: &[Value], since_ts: u64) -> (usize, usize) {
+    let after = |e: &&Value| e["ts_ns"].as_u64().unwrap() >= since_ts;
+    let sent = events
+        .iter()
+        .filter(after)
+        .filter(|e| e["probe"] == "ipi.send" && e["target_cpu"] == 1 && e["cpu"] == 0)
+        .count();
+    let handled = events
+        .iter()
+        .filter(after)
+        .filter(|e| e["probe"] == "ipi.handle" && e["phase"] == "enter" && e["cpu"] == 1)
+        .count();
+    (sent, handled)
+}
+
+/// Tallied (sent, handled) per CPU.
+fn tallied(events: &[Value], cpu: u64) -> (u64, u64) {
+    events
+        .iter()
+        .filter(|e| e["probe"] == "ipi.tally" && e["cpu"] == cpu)
+        .fold((0, 0), |(s, h), e| {
+            (s + e["sent"].as_u64().unwrap(), h + e["handled"].as_u64().unwrap())
+        })
+}
+
+#[test]
+fn ipis_outside_the_window_are_counted_and_hotplug_opens_the_window() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED ipis_outside_the_window_are_counted_and_hotplug_opens_the_window: {why}");
+        return;
+    }
+    let (events, stderr) = live_events(&[], || {
+        // No migration, no hotplug yet: the window is closed.
+        storm(20_000);
+        set_cpu1(false);
+        std::thread::sleep(Duration::from_millis(100));
+        set_cpu1(true);
+        // Within the 2 s after the hotplug events: recorded one by one.
+        storm(20_000);
+    });
+    let online_ts = events
+        .iter()
+        .filter(|e| e["probe"] == "cpu.hotplug" && e["target_cpu"] == 1)
+        .map(|e| e["ts_ns"].as_u64().unwrap())
+        .next()
+        .expect("no hotplug events for cpu1");
+    // Before the hotplug the storm was counted, not recorded.
+    let before: Vec<Value> = events
+        .iter()
+        .filter(|e| e["ts_ns"].as_u64().unwrap() < online_ts)
+        .cloned()
+        .collect();
+    let (sent_before, handled_before) = recorded_ipis(&before, 0);
+    assert!(
+        sent_before + handled_before < 100,
+        "{sent_before} sends / {handled_before} handlers recorded outside the window"
+    );
+    let (tally_sent_0, _) = tallied(&events, 0);
+    let (_, tally_handled_1) = tallied(&events, 1);
+    assert!(
+        tally_sent_0 > 1000 && tally_handled_1 > 1000,
+        "the storm outside the window was not counted: cpu0 sent {tally_sent_0}, cpu1 handled {tally_handled_1}"
+    );
+    // After it, the second storm's IPIs are there one by one.
+    let (sent_after, handled_after) = recorded_ipis(&events, online_ts);
+    assert!(
+        sent_after > 1000 && handled_after > 1000,
+        "inside the window only {sent_after} sends / {handled_after} handlers recorded"
+    );
+    assert!(stderr.contains(" 0 lost"), "summary missing: {stderr}");
+}
+
+#[test]
+fn ipis_all_records_every_ipi_and_counts_none() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED ipis_all_records_every_ipi_and_counts_none: {why}");
+        return;
+    }
+    let (events, _) = live_events(&["--ipis", "all"], || storm(20_000));
+    let (sent, handled) = recorded_ipis(&events, 0);
+    assert!(
+        sent > 1000 && handled > 1000,
+        "--ipis all recorded only {sent} sends / {handled} handlers"
+    );
+    assert!(
+        !events.iter().any(|e| e["probe"] == "ipi.tally"),
+        "--ipis all still counted IPIs"
+    );
+}
+
 #[test]
 fn without_privileges_it_names_the_missing_capability_and_exits_2() {
     // SAFETY: geteuid has no preconditions.

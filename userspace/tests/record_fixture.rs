@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use lpmtrace::events::session::{
-    ClockKind, CoverageStatus, HotplugState, KernelGeneration, ProbeCoverage, SessionInfo,
+    ClockKind, CoverageStatus, HotplugState, IpiDetail, KernelGeneration, ProbeCoverage, SessionInfo,
 };
 use lpmtrace::events::{
     Comm, CpuDownVia, CpuMask, CpumaskOp, Event, EventKind, IpiHandleVia, IpiSendVia, JoinPath, OnlineVia,
@@ -77,6 +77,8 @@ fn v1_session() -> SessionInfo {
             (0xc000_0000_0023_4560, "do_nothing".into()),
         ],
         tool_version: "0.1.0".into(),
+        // A 1.0 header has no such field: those sessions recorded every IPI.
+        ipi_detail: IpiDetail::All,
         flight: None,
     }
 }

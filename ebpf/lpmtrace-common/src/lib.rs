@@ -397,6 +397,45 @@ pub struct LostState {
     pub last_ts_ns: u64,
 }
 
+// --- the IPI window ---------------------------------------------------------------
+
+/// When IPIs are recorded one by one (the single entry of the `IPI_WINDOW`
+/// array). IPIs matter to the analysis around a migration (the join IPI,
+/// an IPI to a CPU going offline) and around CPU hotplug; elsewhere an
+/// application's IPIs would cost a record each for nothing. So LPM and
+/// hotplug programs open the window, and IPI programs outside it only add
+/// to the per-CPU [`IpiTally`].
+///
+/// Two fields, written by different sides, so that a hold is never lost
+/// to a race with an expiry: `held` is written only by the LPM programs
+/// (1 from a migration's entry points until its trigger or
+/// `pseries_migrate_partition` returns); `open_until_ns` is pushed forward
+/// by every LPM and hotplug record and cleared by IPI programs once it has
+/// passed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpiWindow {
+    /// 1 while a migration is in flight.
+    pub held: u64,
+    /// Kernel time until which the window stays open; 0 closed.
+    pub open_until_ns: u64,
+}
+
+/// How long the window stays open after the last LPM or hotplug record.
+pub const IPI_WINDOW_GRACE_NS: u64 = 2_000_000_000;
+
+/// Per-CPU counts of IPIs seen outside the [`IpiWindow`] (the `IPI_TALLY`
+/// map); userspace turns their growth into `ipi-tally` events at each
+/// poll. Added to atomically: an IPI handler nests inside a sender's probe.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpiTally {
+    /// IPI send operations by this CPU (one per single or mask send).
+    pub sent: u64,
+    /// Cross-CPU calls that started running on this CPU.
+    pub handled: u64,
+}
+
 // --- configuration written by userspace before load ------------------------------
 
 /// Global configuration the loader writes into the eBPF object (`.rodata`).
@@ -405,8 +444,11 @@ pub struct LostState {
 pub struct Config {
     /// 1: use `bpf_ktime_get_boot_ns` (kernel >= 5.8).
     pub boot_clock: u8,
+    /// 1: record IPIs in full only while the [`IpiWindow`] is open and
+    /// count them in [`IpiTally`] otherwise; 0: record every IPI.
+    pub ipis_windowed: u8,
     /// Explicit padding.
-    pub _pad: [u8; 3],
+    pub _pad: [u8; 2],
     /// RTAS token of ibm,suspend-me (from /proc/device-tree/rtas), 0 unknown.
     pub suspend_me_token: u32,
     /// Ring-buffer fill level (bytes) above which a hot record wakes the
@@ -422,6 +464,10 @@ pub const HCALL_FILTER_MAX: u32 = 64;
 pub const MAP_EVENTS: &str = "EVENTS";
 /// Name of the per-CPU loss map.
 pub const MAP_LOST: &str = "LOST";
+/// Name of the IPI window map.
+pub const MAP_IPI_WINDOW: &str = "IPI_WINDOW";
+/// Name of the per-CPU IPI tally map.
+pub const MAP_IPI_TALLY: &str = "IPI_TALLY";
 /// Name of the hcall filter map.
 pub const MAP_HCALL_FILTER: &str = "HCALL_FILTER";
 /// Name of the global config symbol.
@@ -445,6 +491,8 @@ const _: () = {
     assert!(core::mem::size_of::<IpiHandleRecord>() == 32);
     assert!(core::mem::size_of::<LostState>() == 16);
     assert!(core::mem::size_of::<Config>() == 16);
+    assert!(core::mem::size_of::<IpiWindow>() == 16);
+    assert!(core::mem::size_of::<IpiTally>() == 16);
 };
 
 #[cfg(feature = "user")]
@@ -454,4 +502,6 @@ mod user {
     // pointers or niches, so any byte pattern is a valid value.
     unsafe impl aya::Pod for LostState {}
     unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for IpiWindow {}
+    unsafe impl aya::Pod for IpiTally {}
 }

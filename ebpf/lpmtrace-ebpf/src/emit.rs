@@ -9,12 +9,12 @@
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     Global,
 };
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
-use lpmtrace_common::{Config, LostState, RecordHeader, HCALL_FILTER_MAX};
+use lpmtrace_common::{Config, IpiTally, IpiWindow, LostState, RecordHeader, HCALL_FILTER_MAX, IPI_WINDOW_GRACE_NS};
 
 /// Default ring size; userspace may resize it before load (`--buffer`).
 const RING_BYTES: u32 = 8 << 20;
@@ -46,10 +46,19 @@ pub mod slot {
     pub const CPUMASK: u64 = 4;
 }
 
+/// When IPIs are recorded one by one (see [`IpiWindow`]).
+#[map]
+pub static IPI_WINDOW: Array<IpiWindow> = Array::with_max_entries(1, 0);
+
+/// IPIs counted outside the window, per CPU.
+#[map]
+pub static IPI_TALLY: PerCpuArray<IpiTally> = PerCpuArray::with_max_entries(1, 0);
+
 #[unsafe(no_mangle)]
 pub static CONFIG: Global<Config> = Global::new(Config {
     boot_clock: 0,
-    _pad: [0; 3],
+    ipis_windowed: 0,
+    _pad: [0; 2],
     suspend_me_token: 0,
     wakeup_bytes: 1 << 20,
 });
@@ -101,6 +110,101 @@ pub fn emit<T: Copy + 'static>(record: &T, ts_ns: u64, urgency: Urgency) {
             entry.submit(wakeup_flags(urgency));
         }
         None => count_loss(ts_ns),
+    }
+    if urgency == Urgency::Rare {
+        ipi_window_extend(ts_ns);
+    }
+}
+
+// --- the IPI window ---------------------------------------------------------------
+
+/// Keeps the IPI window open for [`IPI_WINDOW_GRACE_NS`] after `ts_ns`
+/// (every LPM and hotplug record does this through [`emit`]).
+#[inline(always)]
+fn ipi_window_extend(ts_ns: u64) {
+    if let Some(w) = IPI_WINDOW.get_ptr_mut(0) {
+        // SAFETY: a valid map value; a plain store (a race with another
+        // CPU's extension keeps one of two nearly equal times).
+        unsafe { (*w).open_until_ns = ts_ns + IPI_WINDOW_GRACE_NS };
+    }
+}
+
+/// Holds the IPI window open while a migration is in flight: called by the
+/// LPM entry points (trigger, `pseries_migrate_partition`,
+/// `rtas_ibm_suspend_me`, the join), whatever the kernel generation.
+#[inline(always)]
+pub fn ipi_window_hold() {
+    if let Some(w) = IPI_WINDOW.get_ptr_mut(0) {
+        // SAFETY: a valid map value.
+        unsafe { (*w).held = 1 };
+    }
+}
+
+/// Ends a migration's hold when its trigger or `pseries_migrate_partition`
+/// returns; the grace period of the return's own record keeps the window
+/// open a little longer. A kernel whose return probes cannot attach keeps
+/// the hold: IPIs are then recorded one by one, which costs more but loses
+/// nothing.
+#[inline(always)]
+pub fn ipi_window_release() {
+    if let Some(w) = IPI_WINDOW.get_ptr_mut(0) {
+        // SAFETY: a valid map value.
+        unsafe { (*w).held = 0 };
+    }
+}
+
+/// Whether an IPI program should write its record (true) or only count
+/// the IPI in [`IPI_TALLY`] (false). The common case outside migrations
+/// and hotplug reads one map value and no clock.
+#[inline(always)]
+pub fn ipi_recorded() -> bool {
+    if CONFIG.load().ipis_windowed == 0 {
+        return true;
+    }
+    let Some(w) = IPI_WINDOW.get_ptr_mut(0) else {
+        return true;
+    };
+    // SAFETY: a valid map value.
+    unsafe {
+        if (*w).held != 0 {
+            return true;
+        }
+        let until = (*w).open_until_ns;
+        if until == 0 {
+            return false;
+        }
+        if now_ns() < until {
+            return true;
+        }
+        // Expired: close it so later IPIs skip the clock. Racing with an
+        // extension can close a window a record just reopened; the next LPM
+        // or hotplug record reopens it, and a migration's hold is a
+        // separate field this store never touches.
+        (*w).open_until_ns = 0;
+    }
+    false
+}
+
+/// Which count of [`IPI_TALLY`] an IPI outside the window adds to.
+#[derive(Clone, Copy)]
+pub enum TallyOf {
+    Sent,
+    Handled,
+}
+
+#[inline(always)]
+pub fn ipi_tally(of: TallyOf) {
+    let Some(t) = IPI_TALLY.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: a valid per-CPU slot; atomic because a handler in interrupt
+    // context can nest inside a sender's probe on this CPU.
+    unsafe {
+        let field = match of {
+            TallyOf::Sent => core::ptr::addr_of_mut!((*t).sent),
+            TallyOf::Handled => core::ptr::addr_of_mut!((*t).handled),
+        };
+        atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(field, 1);
     }
 }
 

@@ -10,7 +10,7 @@ use lpmtrace_common::{
     KIND_IPI_HANDLE_EXIT, KIND_IPI_SEND, KIND_IPI_SEND_MASK, MASK_WORDS,
 };
 
-use crate::emit::{emit, header, Urgency};
+use crate::emit::{emit, header, ipi_recorded, ipi_tally, TallyOf, Urgency};
 
 // ipi:ipi_send_cpu TP_PROTO(const unsigned int cpu, unsigned long callsite, void *callback)
 #[raw_tracepoint]
@@ -49,6 +49,10 @@ pub fn call_func_many(ctx: ProbeContext) -> u32 {
 
 #[inline(always)]
 fn send_one(target_cpu: u32, callback: u64, via: u8) {
+    if !ipi_recorded() {
+        ipi_tally(TallyOf::Sent);
+        return;
+    }
     let hdr = header(KIND_IPI_SEND);
     let record = IpiSendRecord {
         header: hdr,
@@ -62,6 +66,10 @@ fn send_one(target_cpu: u32, callback: u64, via: u8) {
 
 #[inline(always)]
 fn send_mask(mask_ptr: u64, callback: u64, via: u8) {
+    if !ipi_recorded() {
+        ipi_tally(TallyOf::Sent);
+        return;
+    }
     let hdr = header(KIND_IPI_SEND_MASK);
     // A NULL or unreadable mask leaves zeros: the record still says an IPI
     // went out, userspace shows "targets unknown".
@@ -111,6 +119,12 @@ pub fn ipi_irq_exit(_ctx: RetProbeContext) -> u32 {
 
 #[inline(always)]
 fn handle(kind: u16, func: u64, via: u8) {
+    if !ipi_recorded() {
+        if kind == KIND_IPI_HANDLE_ENTER {
+            ipi_tally(TallyOf::Handled);
+        }
+        return;
+    }
     let hdr = header(kind);
     let record = IpiHandleRecord {
         header: hdr,

@@ -17,7 +17,10 @@ use lpmtrace_common::{
     KIND_SUSPEND_ENTER, KIND_SUSPEND_EXIT, KIND_TRIGGER_ENTER, KIND_TRIGGER_EXIT, TRIGGER_BUF_LEN,
 };
 
-use crate::emit::{emit, hcall_wanted, header, slot, stash_peek, stash_put, stash_take, Urgency, CONFIG};
+use crate::emit::{
+    emit, hcall_wanted, header, ipi_window_hold, ipi_window_release, slot, stash_peek, stash_put, stash_take, Urgency,
+    CONFIG,
+};
 
 // --- triggers ----------------------------------------------------------------
 
@@ -34,6 +37,7 @@ pub fn migration_store(ctx: ProbeContext) -> u32 {
         }
     }
     debug!(&ctx, "lpm trigger via sysfs migration_store");
+    ipi_window_hold();
     emit(&record, hdr.ts_ns, Urgency::Rare);
     0
 }
@@ -54,6 +58,7 @@ pub fn dispatch_suspend(ctx: ProbeContext) -> u32 {
         record.has_handle = 1;
     }
     debug!(&ctx, "lpm trigger via sys_rtas dispatch, handle {:x}", record.handle);
+    ipi_window_hold();
     emit(&record, hdr.ts_ns, Urgency::Rare);
     0
 }
@@ -124,6 +129,7 @@ fn sys_rtas_enter(uargs: u64) {
     record.handle = ((u32::from_be(words[3]) as u64) << 32) | u32::from_be(words[4]) as u64;
     record.has_handle = 1;
     stash_put(slot::SYS_RTAS, 1);
+    ipi_window_hold();
     emit(&record, hdr.ts_ns, Urgency::Rare);
 }
 
@@ -154,6 +160,7 @@ fn trigger(hdr: lpmtrace_common::RecordHeader, source: u8) -> TriggerRecord {
 
 #[inline(always)]
 fn trigger_exit(ret: i64, source: u8) {
+    ipi_window_release();
     let hdr = header(KIND_TRIGGER_EXIT);
     let mut record = trigger(hdr, source);
     record.ret = ret;
@@ -191,6 +198,7 @@ pub fn suspend_ret(ctx: RetProbeContext) -> u32 {
 
 #[inline(always)]
 fn call_enter(kind: u16, arg0: u64) {
+    ipi_window_hold();
     let hdr = header(kind);
     emit(
         &CallRecord {
@@ -205,6 +213,9 @@ fn call_enter(kind: u16, arg0: u64) {
 
 #[inline(always)]
 fn call_exit(kind: u16, ret: i64) {
+    if kind == KIND_MIGRATE_EXIT {
+        ipi_window_release();
+    }
     let hdr = header(kind);
     emit(
         &CallRecord {
@@ -239,6 +250,9 @@ pub fn percpu_join(_ctx: ProbeContext) -> u32 {
 
 #[inline(always)]
 fn join(kind: u16, ret: i32, path: u8) {
+    if kind == KIND_JOIN_ENTER {
+        ipi_window_hold();
+    }
     let hdr = header(kind);
     emit(
         &JoinRecord {

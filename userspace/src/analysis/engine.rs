@@ -187,6 +187,15 @@ impl Engine {
                     mark_seen(c);
                 }
             }
+            // IPIs counted outside the IPI window: they add to the CPU's
+            // totals; who received them is not known.
+            EventKind::IpiTally { sent, handled } => {
+                if let Some(c) = self.cpus.get(ev.cpu) {
+                    mark_seen(c);
+                    c.ipis_sent += sent;
+                    c.ipis_handled += handled;
+                }
+            }
             _ => self.slow(ev, ts, pos),
         }
     }
@@ -423,7 +432,8 @@ impl Engine {
             EventKind::IpiSend { .. }
             | EventKind::IpiSendMask { .. }
             | EventKind::IpiHandleEnter { .. }
-            | EventKind::IpiHandleExit { .. } => {}
+            | EventKind::IpiHandleExit { .. }
+            | EventKind::IpiTally { .. } => {}
         }
         self.recompute_deadline();
     }

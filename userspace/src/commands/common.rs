@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::events::names;
+use crate::events::{names, session::IpiDetail};
 use crate::probes::{attach::AttachOptions, catalogue::PROBES};
 
 /// Probe selection and buffer sizes (live, record).
@@ -30,6 +30,12 @@ pub struct ProbeArgs {
     /// so it is not cut (and probes are not detached) mid-join; 0 stops at once.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub stop_grace: Duration,
+    /// Which IPIs to record one by one. `window`: while a migration is in
+    /// flight and for 2 s after any LPM or CPU-hotplug event, counting the
+    /// rest per CPU (an application's IPI storm then costs almost nothing);
+    /// `all`: every IPI.
+    #[arg(long, value_enum, default_value = "window")]
+    pub ipis: IpiDetail,
 }
 
 impl ProbeArgs {
@@ -66,6 +72,7 @@ impl ProbeArgs {
             ring_bytes: self.buffer as u32,
             hcall_filter: hcalls,
             disabled: self.disable.iter().cloned().collect::<BTreeSet<_>>(),
+            ipi_detail: self.ipis,
             ..AttachOptions::default()
         })
     }

@@ -358,6 +358,16 @@ pub enum EventKind {
         /// Which hook.
         via: IpiHandleVia,
     },
+    /// IPIs on this CPU that were counted, not recorded one by one, since
+    /// the previous tally of this CPU: they came outside the IPI window
+    /// (no migration in flight, no CPU hotplug in the last seconds; see
+    /// docs/architecture.md). Stamped when userspace read the counters.
+    IpiTally {
+        /// IPI send operations by this CPU (one per single or mask send).
+        sent: u64,
+        /// Cross-CPU calls that started running on this CPU.
+        handled: u64,
+    },
 }
 
 impl EventKind {
@@ -378,6 +388,7 @@ impl EventKind {
             CpuOnline { .. } => "cpu.online",
             IpiSend { .. } | IpiSendMask { .. } => "ipi.send",
             IpiHandleEnter { .. } | IpiHandleExit { .. } => "ipi.handle",
+            IpiTally { .. } => "ipi.tally",
         }
     }
 
@@ -405,7 +416,7 @@ impl EventKind {
             | HotplugExit { .. }
             | CpuDownExit { .. }
             | IpiHandleExit { .. } => Phase::Exit,
-            Lost { .. } | CpuOnline { .. } | IpiSend { .. } | IpiSendMask { .. } => Phase::Event,
+            Lost { .. } | CpuOnline { .. } | IpiSend { .. } | IpiSendMask { .. } | IpiTally { .. } => Phase::Event,
         }
     }
 }
@@ -424,5 +435,6 @@ pub const PROBE_NAMES: &[&str] = &[
     "cpu.online",
     "ipi.send",
     "ipi.handle",
+    "ipi.tally",
     "transport.lost",
 ];

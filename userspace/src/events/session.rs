@@ -15,6 +15,31 @@ pub enum ClockKind {
     Monotonic,
 }
 
+/// Which IPIs the kernel side records one by one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpiDetail {
+    /// Only inside the IPI window: while a migration is in flight and for
+    /// two seconds after any LPM or CPU-hotplug event. Outside it IPIs are
+    /// counted per CPU (`ipi-tally` events), which is what keeps an
+    /// application's IPI storm from costing a record per IPI.
+    Window,
+    /// Every IPI (what recordings before the window did; the default of a
+    /// session header without the field).
+    #[default]
+    All,
+}
+
+impl IpiDetail {
+    /// The name used on the command line and in the session header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpiDetail::Window => "window",
+            IpiDetail::All => "all",
+        }
+    }
+}
+
 /// Which LPM implementation the kernel carries, detected from its symbols
 /// (never from the version string: distributions backport).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -120,6 +145,11 @@ pub struct SessionInfo {
     pub symbols: Vec<(u64, String)>,
     /// lpmtrace version that produced the session.
     pub tool_version: String,
+    /// Which IPIs were recorded one by one (the rest are in `ipi-tally`
+    /// events). Recordings made before the IPI window have no field and
+    /// recorded every IPI.
+    #[serde(default)]
+    pub ipi_detail: IpiDetail,
     /// Set in flight-recorder dumps: what triggered the dump and which
     /// part of the session it holds (absent in ordinary recordings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +227,7 @@ impl SessionInfo {
             hotplug_states: Vec::new(),
             symbols: Vec::new(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
+            ipi_detail: IpiDetail::All,
             flight: None,
         }
     }

@@ -16,9 +16,11 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
-use lpmtrace_common::{Config, LostState, GLOBAL_CONFIG, MAP_EVENTS, MAP_HCALL_FILTER, MAP_LOST};
+use lpmtrace_common::{
+    Config, IpiTally, LostState, GLOBAL_CONFIG, MAP_EVENTS, MAP_HCALL_FILTER, MAP_IPI_TALLY, MAP_LOST,
+};
 
-use crate::events::session::{CoverageStatus, ProbeCoverage};
+use crate::events::session::{CoverageStatus, IpiDetail, ProbeCoverage};
 
 use super::{catalogue::Hook, Availability, CandidatePlan, ProbePlan};
 
@@ -60,6 +62,8 @@ pub struct AttachOptions {
     pub disabled: BTreeSet<String>,
     /// Fill level at which hot records wake the reader.
     pub wakeup_bytes: u64,
+    /// Which IPIs are recorded one by one.
+    pub ipi_detail: IpiDetail,
 }
 
 impl Default for AttachOptions {
@@ -69,6 +73,7 @@ impl Default for AttachOptions {
             hcall_filter: crate::events::names::DEFAULT_HCALL_FILTER.to_vec(),
             disabled: BTreeSet::new(),
             wakeup_bytes: 1 << 20,
+            ipi_detail: IpiDetail::Window,
         }
     }
 }
@@ -107,6 +112,18 @@ impl AttachedProbes {
         PerCpuArray::try_from(map).map_err(|source| AttachError::Map { map: MAP_LOST, source })
     }
 
+    /// Takes the per-CPU IPI tally (call once).
+    pub fn take_ipi_tally(&mut self) -> Result<PerCpuArray<MapData, IpiTally>, AttachError> {
+        let map = self
+            .ebpf
+            .take_map(MAP_IPI_TALLY)
+            .ok_or(AttachError::MissingMap(MAP_IPI_TALLY))?;
+        PerCpuArray::try_from(map).map_err(|source| AttachError::Map {
+            map: MAP_IPI_TALLY,
+            source,
+        })
+    }
+
     /// The underlying object (for aya-log).
     pub fn ebpf_mut(&mut self) -> &mut Ebpf {
         &mut self.ebpf
@@ -126,7 +143,8 @@ pub fn attach(
 ) -> Result<AttachedProbes, AttachError> {
     let config = Config {
         boot_clock: boot_clock as u8,
-        _pad: [0; 3],
+        ipis_windowed: (options.ipi_detail == IpiDetail::Window) as u8,
+        _pad: [0; 2],
         suspend_me_token: suspend_me_token.unwrap_or(0),
         wakeup_bytes: options.wakeup_bytes,
     };

@@ -51,6 +51,13 @@ const DICT_MAX: usize = 1 << 16;
 /// Number of event kinds of format version 1 (ids 0..KIND_COUNT).
 pub const KIND_COUNT: usize = 24;
 
+/// Extension kinds (the `u` after a kind-31 tag), added by minor versions.
+/// Frozen like the compact ids; docs/file-format.md lists them.
+pub mod ext {
+    /// `IpiTally` (format 1.1): `sent` `u`, `handled` `u`.
+    pub const IPI_TALLY: u64 = 0;
+}
+
 /// The frozen kind id of an event kind.
 pub fn kind_id(kind: &EventKind) -> u8 {
     use EventKind::*;
@@ -78,6 +85,7 @@ pub fn kind_id(kind: &EventKind) -> u8 {
         IpiSend { .. } => 20,
         IpiSendMask { .. } => 21,
         IpiHandleEnter { .. } => 22,
+        IpiTally { .. } => KIND_EXTENSION,
         IpiHandleExit { .. } => 23,
     }
 }
@@ -280,6 +288,14 @@ impl BlockEncoder {
     fn payload(&mut self, e: &Event) {
         use EventKind::*;
         match e.kind {
+            IpiTally { sent, handled } => {
+                let mut body = Vec::with_capacity(20);
+                put_uvarint(&mut body, sent);
+                put_uvarint(&mut body, handled);
+                self.u(ext::IPI_TALLY);
+                self.u(body.len() as u64);
+                self.buf.extend_from_slice(&body);
+            }
             Lost {
                 count,
                 first_ts_ns,
@@ -437,7 +453,7 @@ pub fn decode_block(
     out.reserve((count as usize).min(1 << 16));
     while d.c.remaining() > 0 {
         let at = d.c.pos();
-        let (event, kind_tag) = d.event()?;
+        let (event, skipped) = d.event()?;
         found += 1;
         if event.ts_ns < min_ts || event.ts_ns > max_ts {
             return Err(DecodeError::TimeRange {
@@ -445,7 +461,7 @@ pub fn decode_block(
                 offset: at,
             });
         }
-        if kind_tag == KIND_EXTENSION {
+        if skipped {
             stats.unknown_skipped += 1;
         } else {
             out.push(event);
@@ -458,9 +474,10 @@ pub fn decode_block(
 }
 
 impl Decoder<'_> {
-    /// One event; for an extension record the returned event is a
-    /// placeholder carrying only the common fields.
-    fn event(&mut self) -> Result<(Event, u8), DecodeError> {
+    /// One event, and whether it is an extension record of a kind this
+    /// reader does not know (the event is then a placeholder carrying only
+    /// the common fields, to be skipped).
+    fn event(&mut self) -> Result<(Event, bool), DecodeError> {
         let at = self.c.pos();
         let tag = self.c.u8()?;
         let delta = self.c.uvarint()?;
@@ -503,8 +520,9 @@ impl Decoder<'_> {
             tid
         };
         let id = tag & TAG_KIND;
+        let mut skipped = false;
         let kind = if id == KIND_EXTENSION {
-            let _ext_kind = self.c.uvarint()?;
+            let ext_kind = self.c.uvarint()?;
             let len_at = self.c.pos();
             let len = self.c.uvarint()?;
             let len =
@@ -516,16 +534,34 @@ impl Decoder<'_> {
                         value: len,
                         offset: len_at,
                     })?;
-            self.c.bytes(len)?;
-            EventKind::Lost {
-                count: 0,
-                first_ts_ns: ts_ns,
-                last_ts_ns: ts_ns,
-            }
+            let end = self.c.pos() + len;
+            let kind = match ext_kind {
+                ext::IPI_TALLY => EventKind::IpiTally {
+                    sent: self.c.uvarint()?,
+                    handled: self.c.uvarint()?,
+                },
+                _ => {
+                    skipped = true;
+                    EventKind::Lost {
+                        count: 0,
+                        first_ts_ns: ts_ns,
+                        last_ts_ns: ts_ns,
+                    }
+                }
+            };
+            // The fields read must lie inside the record; what follows
+            // them (fields a newer writer appended) is skipped.
+            let rest = end.checked_sub(self.c.pos()).ok_or(DecodeError::OutOfRange {
+                what: "extension length",
+                value: len as u64,
+                offset: len_at,
+            })?;
+            self.c.bytes(rest)?;
+            kind
         } else {
             self.kind(id, at)?
         };
-        Ok((Event { ts_ns, cpu, tid, kind }, id))
+        Ok((Event { ts_ns, cpu, tid, kind }, skipped))
     }
 
     fn u(&mut self) -> Result<u64, DecodeError> {
@@ -883,6 +919,63 @@ mod tests {
         assert_eq!(stats.unknown_skipped, 1);
         assert_eq!(out.len(), 2);
         assert_eq!(out[1], ev(12, 1, 2, EventKind::MigrateExit { ret: 0 }));
+    }
+
+    #[test]
+    fn ipi_tally_is_an_extension_record_that_round_trips() {
+        let events = [
+            ev(10, 1, 2, EventKind::MigrateEnter { handle: 5 }),
+            ev(
+                20,
+                0,
+                0,
+                EventKind::IpiTally {
+                    sent: 3,
+                    handled: 70_000,
+                },
+            ),
+            ev(
+                20,
+                1,
+                0,
+                EventKind::IpiTally {
+                    sent: u64::MAX,
+                    handled: 0,
+                },
+            ),
+        ];
+        assert_eq!(round_trip(&events), events);
+        // Written as kind 31 so that a 1.0 reader skips it.
+        let mut enc = BlockEncoder::new();
+        enc.push(&events[1]);
+        assert_eq!(enc.bytes()[0] & TAG_KIND, KIND_EXTENSION);
+        // tag, delta, cpu, tid, then extension kind, length, sent, handled.
+        assert_eq!(enc.bytes()[4..], [ext::IPI_TALLY as u8, 4, 3, 0xf0, 0xa2, 0x04]);
+    }
+
+    #[test]
+    fn ipi_tally_from_a_newer_writer_keeps_known_fields_and_bad_lengths_are_errors() {
+        // Two extra bytes after `handled` (a field a newer minor appended).
+        let mut raw = vec![KIND_EXTENSION, 5, 1, 0, ext::IPI_TALLY as u8, 4, 7, 9, 0xee, 0xee];
+        raw.extend_from_slice(&[4 | TAG_CPU_SAME | TAG_TID_SAME, 1, 0]);
+        let mut out = Vec::new();
+        let stats = decode_block(&raw, 2, 5, 6, &mut out).unwrap();
+        assert_eq!(stats.unknown_skipped, 0);
+        assert_eq!(out[0], ev(5, 1, 0, EventKind::IpiTally { sent: 7, handled: 9 }));
+        assert_eq!(out[1].kind, EventKind::MigrateExit { ret: 0 });
+        // A length shorter than the fields it must hold.
+        let short = [KIND_EXTENSION, 5, 1, 0, ext::IPI_TALLY as u8, 1, 7, 9];
+        let err = decode_block(&short, 1, 5, 5, &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::OutOfRange {
+                    what: "extension length",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const FILE_MAGIC: [u8; 8] = *b"\x89LPMT\r\n\x1a";
 /// Major format version this build writes and the newest it reads.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Minor format version this build writes.
-pub const FORMAT_MINOR: u16 = 0;
+pub const FORMAT_MINOR: u16 = 1;
 /// Endianness marker of little-endian files (the only kind written).
 pub const ENDIAN_LITTLE: u8 = b'L';
 /// Size of the fixed part of the file header.

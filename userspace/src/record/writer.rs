@@ -104,7 +104,8 @@ pub struct Writer {
     raw_bytes: u64,
     events_written: u64,
     index: Vec<IndexEntry>,
-    kind_counts: [u64; KIND_COUNT],
+    /// Events per compact kind id, then per extension kind.
+    kind_counts: [u64; COUNT_SLOTS],
     lost_records: u64,
     lost_events: u64,
     time_range: Option<(u64, u64)>,
@@ -216,7 +217,7 @@ impl Writer {
             raw_bytes: 0,
             events_written: 0,
             index: Vec::new(),
-            kind_counts: [0; KIND_COUNT],
+            kind_counts: [0; COUNT_SLOTS],
             lost_records: 0,
             lost_events: 0,
             time_range: None,
@@ -243,7 +244,7 @@ impl Writer {
             self.block_opened = Some(Instant::now());
         }
         self.enc.push(event);
-        self.kind_counts[kind_id(&event.kind) as usize] += 1;
+        self.kind_counts[count_slot(&event.kind)] += 1;
         if let EventKind::Lost { count, .. } = event.kind {
             self.lost_records += 1;
             self.lost_events = self.lost_events.saturating_add(count);
@@ -439,6 +440,18 @@ impl Drop for Writer {
 }
 
 /// Logical probe name of a v1 kind id.
+/// Slots of the per-kind counts: the compact kind ids, then one per
+/// extension kind this writer writes.
+const COUNT_SLOTS: usize = KIND_COUNT + 1;
+
+fn count_slot(kind: &EventKind) -> usize {
+    match kind {
+        EventKind::IpiTally { .. } => KIND_COUNT,
+        k => kind_id(k) as usize,
+    }
+}
+
+/// The logical probe of a count slot ([`count_slot`]).
 pub(crate) fn probe_of_kind(id: u8) -> &'static str {
     match id {
         0 => "transport.lost",
@@ -454,6 +467,7 @@ pub(crate) fn probe_of_kind(id: u8) -> &'static str {
         19 => "cpu.online",
         20 | 21 => "ipi.send",
         22 | 23 => "ipi.handle",
+        24 => "ipi.tally",
         _ => "unknown",
     }
 }

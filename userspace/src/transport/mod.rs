@@ -6,9 +6,14 @@
 //! every tick and after detaching, and turns growth into `Lost` events
 //! (CPU, count, time window) in the stream, so every drop is accounted for
 //! and a replay knows where data is missing.
+//!
+//! IPI tally: outside the IPI window the eBPF side counts IPIs per CPU in
+//! `IPI_TALLY` instead of writing a record each; [`TallyLedger`] turns the
+//! counts' growth into `IpiTally` events at the same polls, so totals per
+//! CPU stay exact while an application's IPI storm costs no ring traffic.
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use lpmtrace_common::LostState;
+use lpmtrace_common::{IpiTally, LostState};
 
 use crate::events::{decode::decode, Event, EventKind};
 
@@ -137,5 +142,83 @@ impl LossLedger {
         }
         self.last_poll_ns = now_ns;
         out
+    }
+}
+
+/// Turns the growth of the per-CPU `IPI_TALLY` counts into `IpiTally`
+/// events.
+pub struct TallyLedger {
+    map: PerCpuArray<MapData, IpiTally>,
+    seen: Vec<IpiTally>,
+}
+
+impl TallyLedger {
+    /// Wraps the `IPI_TALLY` map.
+    pub fn new(map: PerCpuArray<MapData, IpiTally>) -> Self {
+        TallyLedger { map, seen: Vec::new() }
+    }
+
+    /// `IpiTally` events for IPIs counted since the last poll, one per CPU
+    /// whose counts grew, stamped `now_ns`.
+    pub fn poll(&mut self, now_ns: u64) -> Vec<Event> {
+        let counts: Vec<IpiTally> = match self.map.get(&0, 0) {
+            Ok(values) => values.iter().copied().collect(),
+            Err(e) => {
+                log::warn!("reading the IPI_TALLY map failed: {e}");
+                return Vec::new();
+            }
+        };
+        tally_events(&mut self.seen, &counts, now_ns)
+    }
+}
+
+/// The growth of `counts` over `seen` as events (and `seen` updated).
+fn tally_events(seen: &mut Vec<IpiTally>, counts: &[IpiTally], now_ns: u64) -> Vec<Event> {
+    if seen.len() < counts.len() {
+        seen.resize(counts.len(), IpiTally::default());
+    }
+    let mut out = Vec::new();
+    for (cpu, (now, before)) in counts.iter().zip(seen.iter_mut()).enumerate() {
+        let sent = now.sent.saturating_sub(before.sent);
+        let handled = now.handled.saturating_sub(before.handled);
+        if sent > 0 || handled > 0 {
+            *before = *now;
+            out.push(Event {
+                ts_ns: now_ns,
+                cpu: cpu as u32,
+                tid: 0,
+                kind: EventKind::IpiTally { sent, handled },
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(sent: u64, handled: u64) -> IpiTally {
+        IpiTally { sent, handled }
+    }
+
+    #[test]
+    fn tally_reports_growth_once_per_cpu() {
+        let mut seen = Vec::new();
+        let first = tally_events(&mut seen, &[t(3, 0), t(0, 0), t(0, 5)], 100);
+        let kinds: Vec<_> = first.iter().map(|e| (e.cpu, e.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (0, EventKind::IpiTally { sent: 3, handled: 0 }),
+                (2, EventKind::IpiTally { sent: 0, handled: 5 })
+            ]
+        );
+        assert!(first.iter().all(|e| e.ts_ns == 100 && e.tid == 0));
+        // Unchanged counts say nothing; growth is the difference.
+        assert!(tally_events(&mut seen, &[t(3, 0), t(0, 0), t(0, 5)], 200).is_empty());
+        let again = tally_events(&mut seen, &[t(10, 1), t(0, 0), t(0, 5)], 300);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].kind, EventKind::IpiTally { sent: 7, handled: 1 });
     }
 }

@@ -149,6 +149,7 @@ pub fn fields(event: &Event, session: &SessionInfo) -> Map<String, Value> {
         EventKind::IpiHandleEnter { func, via } | EventKind::IpiHandleExit { func, via } => {
             json!({"func": sym(session, func), "via": via})
         }
+        EventKind::IpiTally { sent, handled } => json!({"sent": sent, "handled": handled}),
     };
     match v {
         Value::Object(m) => m,

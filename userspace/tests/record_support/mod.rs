@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lpmtrace::events::session::{
-    ClockKind, CoverageStatus, HotplugState, KernelGeneration, ProbeCoverage, SessionInfo,
+    ClockKind, CoverageStatus, HotplugState, IpiDetail, KernelGeneration, ProbeCoverage, SessionInfo,
 };
 use lpmtrace::events::{
     Comm, CpuDownVia, CpuMask, CpumaskOp, Event, EventKind, IpiHandleVia, IpiSendVia, JoinPath, OnlineVia,
@@ -109,6 +109,7 @@ pub fn full_session() -> SessionInfo {
         ],
         symbols: vec![(HP_FUN, "sched_cpu_deactivate".into()), (IPI_FUNC, "do_nothing".into())],
         tool_version: "test-1.2.3".into(),
+        ipi_detail: IpiDetail::Window,
         // Left out: the fixture of record_fixture was written without it.
         flight: None,
     }
@@ -257,6 +258,11 @@ pub fn every_kind(base: u64) -> Vec<Event> {
         IpiHandleExit {
             func: 0,
             via: IpiHandleVia::Unknown,
+        },
+        IpiTally { sent: 0, handled: 1 },
+        IpiTally {
+            sent: u64::MAX,
+            handled: 12_345,
         },
     ];
     kinds

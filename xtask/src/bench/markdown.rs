@@ -182,10 +182,16 @@ pub struct Goal {
 pub fn goals(results: &Results) -> Vec<Goal> {
     let mut g = Vec::new();
     let lpm = overhead_of(results, Tracer::Lpmtrace);
+    let all = overhead_of(results, Tracer::LpmtraceAll);
     g.push(Goal {
         goal: "record overhead ≤ 5% on the IPI storm".into(),
         measured: lpm.map_or("n/a".into(), |s| {
-            format!("{:.1}% (median of per-repetition ratios)", s.median)
+            format!(
+                "{:.1}% (median of per-repetition ratios; default settings, the storm's IPIs counted outside the IPI \
+                 window){}",
+                s.median,
+                all.map_or(String::new(), |a| format!("; {:.1}% with --ipis all", a.median))
+            )
         }),
         met: lpm.map(|s| s.median <= 5.0),
     });
@@ -194,31 +200,40 @@ pub fn goals(results: &Results) -> Vec<Goal> {
         g.push(Goal {
             goal: format!("record overhead below {}'s", other.label()),
             measured: match (lpm, o) {
-                (Some(a), Some(b)) => format!("{:.1}% vs {:.1}%", a.median, b.median),
+                (Some(a), Some(b)) => format!(
+                    "{:.1}% vs {:.1}%{}",
+                    a.median,
+                    b.median,
+                    all.map_or(String::new(), |x| format!(" (--ipis all: {:.1}%)", x.median))
+                ),
                 _ => "n/a".into(),
             },
             met: lpm.zip(o).map(|(a, b)| a.median < b.median),
         });
     }
+    // Loss and size are about the full stream: every IPI recorded, as
+    // inside a migration's window when every CPU emits at once.
     let mut lost = 0u64;
     let mut runs = 0usize;
-    for w in [Workload::Ipi, Workload::Both] {
-        let (_, l) = loss(results, w, Tracer::Lpmtrace);
-        runs += l.len();
-        lost += l.iter().sum::<u64>();
+    for t in [Tracer::Lpmtrace, Tracer::LpmtraceAll] {
+        for w in [Workload::Ipi, Workload::Both] {
+            let (_, l) = loss(results, w, t);
+            runs += l.len();
+            lost += l.iter().sum::<u64>();
+        }
     }
     g.push(Goal {
         goal: "zero lost events at the top IPI rate, default buffers".into(),
-        measured: format!("{lost} lost in {runs} IPI-storm and combined runs"),
+        measured: format!("{lost} lost in {runs} IPI-storm and combined runs (both IPI settings)"),
         met: (runs > 0).then_some(lost == 0),
     });
-    let bpe = bytes_per_event(results, Tracer::Lpmtrace, true);
-    let bpe_file = bytes_per_event(results, Tracer::Lpmtrace, false);
+    let bpe = bytes_per_event(results, Tracer::LpmtraceAll, true);
+    let bpe_file = bytes_per_event(results, Tracer::LpmtraceAll, false);
     g.push(Goal {
         goal: "≤ 8 bytes/event on disk".into(),
         measured: match (bpe, bpe_file) {
             (Some(d), Some(f)) => format!(
-                "{:.2} B/event in event blocks, {:.2} B/event for the whole file",
+                "{:.2} B/event in event blocks, {:.2} B/event for the whole file (--ipis all captures)",
                 d.median, f.median
             ),
             _ => "n/a".into(),
@@ -264,7 +279,10 @@ pub fn goals(results: &Results) -> Vec<Goal> {
         ),
         met: an.map(|s| s.median >= 10.0),
     });
-    let rss = record_rss(results, Tracer::Lpmtrace);
+    let rss = [Tracer::Lpmtrace, Tracer::LpmtraceAll]
+        .into_iter()
+        .filter_map(|t| record_rss(results, t))
+        .max_by(|a, b| a.max.total_cmp(&b.max));
     g.push(Goal {
         goal: "record peak RSS ≤ 50 MiB".into(),
         measured: rss.map_or("n/a".into(), |s| {
@@ -415,7 +433,7 @@ fn generated(results: &Results) -> String {
             s,
             "| tool | ns per program run | program runs per iteration | probe ns per iteration | share of an untraced iteration |\n|---|---|---|---|---|"
         );
-        for t in [Tracer::Lpmtrace, Tracer::Bpftrace] {
+        for t in [Tracer::Lpmtrace, Tracer::LpmtraceAll, Tracer::Bpftrace] {
             let c: Vec<_> = results
                 .probe_cost
                 .iter()

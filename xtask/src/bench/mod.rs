@@ -386,7 +386,7 @@ fn run_one(
 }
 
 fn postmortem(results: &mut Results, bins: &Bins, workdir: &Path, reps: usize) -> Result<()> {
-    let lpmt = workdir.join("ipi-lpmtrace.lpmt");
+    let lpmt = workdir.join(format!("ipi-{}.lpmt", Tracer::LpmtraceAll.stem()));
     let perf = workdir.join("ipi-perf.data");
     let events = |tracer: Tracer| {
         results
@@ -396,7 +396,8 @@ fn postmortem(results: &mut Results, bins: &Bins, workdir: &Path, reps: usize) -
             .find(|r| r.workload == Workload::Ipi && r.tracer == tracer)
             .and_then(|r| r.capture.events)
     };
-    let (Some(lpm_events), Some(perf_events)) = (events(Tracer::Lpmtrace), events(Tracer::Perf)) else {
+    // The capture with every IPI: the same events as perf's file.
+    let (Some(lpm_events), Some(perf_events)) = (events(Tracer::LpmtraceAll), events(Tracer::Perf)) else {
         results
             .notes
             .push("post-mortem comparison skipped: no lpmtrace or perf IPI capture".into());
@@ -525,7 +526,7 @@ fn probe_cost(results: &mut Results, bins: &Bins, workdir: &Path, seconds: f64, 
     set_bpf_stats(true)?;
     let mut outcome = Ok(());
     'outer: for _ in 0..reps {
-        for tracer in [Tracer::Lpmtrace, Tracer::Bpftrace] {
+        for tracer in [Tracer::Lpmtrace, Tracer::LpmtraceAll, Tracer::Bpftrace] {
             let out = workdir.join(format!("cost-{}.{}", tracer.stem(), tracer.ext()));
             let measured = (|| -> Result<ProbeCost> {
                 // The tracer's programs: those loaded while it started
@@ -638,7 +639,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.workdir).with_context(|| format!("creating {}", args.workdir.display()))?;
 
-    let mut tracers = vec![Tracer::Untraced, Tracer::Lpmtrace];
+    let mut tracers = vec![Tracer::Untraced, Tracer::Lpmtrace, Tracer::LpmtraceAll];
     for (t, bin) in [(Tracer::Bpftrace, "bpftrace"), (Tracer::Perf, "perf")] {
         if have(bin) {
             tracers.push(t);

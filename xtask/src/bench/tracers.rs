@@ -26,8 +26,13 @@ pub const TRACEPOINTS: [&str; 7] = [
 pub enum Tracer {
     /// No tracer: the baseline.
     Untraced,
-    /// `lpmtrace record` (release build, default settings).
+    /// `lpmtrace record` (release build, default settings: IPIs recorded
+    /// one by one only inside the IPI window, counted outside it).
     Lpmtrace,
+    /// `lpmtrace record --ipis all`: every IPI recorded, the stream a
+    /// migration's window carries and the one to compare with the others'
+    /// files.
+    LpmtraceAll,
     /// bpftrace printing one line per event to a file.
     Bpftrace,
     /// `perf record -a` on the same tracepoints.
@@ -42,6 +47,7 @@ impl Tracer {
         match self {
             Tracer::Untraced => "untraced",
             Tracer::Lpmtrace => "lpmtrace record",
+            Tracer::LpmtraceAll => "lpmtrace record --ipis all",
             Tracer::Bpftrace => "bpftrace",
             Tracer::Perf => "perf record",
             Tracer::TraceCmd => "trace-cmd record",
@@ -53,6 +59,7 @@ impl Tracer {
         match self {
             Tracer::Untraced => "untraced",
             Tracer::Lpmtrace => "lpmtrace",
+            Tracer::LpmtraceAll => "lpmtrace-all",
             Tracer::Bpftrace => "bpftrace",
             Tracer::Perf => "perf",
             Tracer::TraceCmd => "tracecmd",
@@ -62,7 +69,7 @@ impl Tracer {
     /// Output file extension.
     pub fn ext(self) -> &'static str {
         match self {
-            Tracer::Lpmtrace => "lpmt",
+            Tracer::Lpmtrace | Tracer::LpmtraceAll => "lpmt",
             Tracer::Bpftrace => "txt",
             Tracer::Perf => "data",
             Tracer::TraceCmd => "dat",
@@ -122,9 +129,12 @@ pub fn start(tracer: Tracer, bins: &Bins, output: &Path) -> Result<Option<Starte
     let _ = std::fs::remove_file(output);
     let (cmd, capture_stdout) = match tracer {
         Tracer::Untraced => return Ok(None),
-        Tracer::Lpmtrace => {
+        Tracer::Lpmtrace | Tracer::LpmtraceAll => {
             let mut c = Command::new(&bins.lpmtrace);
             c.arg("record").arg("-o").arg(output).arg("--force");
+            if tracer == Tracer::LpmtraceAll {
+                c.args(["--ipis", "all"]);
+            }
             (c, false)
         }
         Tracer::Bpftrace => {
@@ -155,7 +165,7 @@ pub fn start(tracer: Tracer, bins: &Bins, output: &Path) -> Result<Option<Starte
     let out = output.to_path_buf();
     let timeout = Duration::from_secs(60);
     match tracer {
-        Tracer::Lpmtrace => running.wait_ready(timeout, |_, err| err.contains("recording to"))?,
+        Tracer::Lpmtrace | Tracer::LpmtraceAll => running.wait_ready(timeout, |_, err| err.contains("recording to"))?,
         Tracer::Bpftrace => running.wait_ready(timeout, |_, _| {
             std::fs::read(&out).is_ok_and(|b| b.windows(5).any(|w| w == b"READY"))
         })?,
@@ -237,7 +247,7 @@ fn inspect(tracer: Tracer, bins: &Bins, output: &Path, exit: &Exit) -> Result<Ca
     };
     match tracer {
         Tracer::Untraced => {}
-        Tracer::Lpmtrace => {
+        Tracer::Lpmtrace | Tracer::LpmtraceAll => {
             let json = proc::output_of(Command::new(&bins.lpmtrace).arg("info").arg(output).arg("--json"))?;
             let v: serde_json::Value = serde_json::from_str(&json).context("lpmtrace info --json")?;
             cap.events = v["events"].as_u64();
