@@ -259,7 +259,7 @@ fn disk_full_stops_the_recording_with_a_message_and_leaves_a_readable_file() {
     let _k = kernel_case!("disk_full");
     let fs = Tmpfs::mount("full", "size=256k,mode=0755");
     let path = fs.file("full.lpmt");
-    let mut rec = record_cmd(&path, &["--duration", "60s"]).spawn().expect("start record");
+    let mut rec = record_cmd(&path, &["--duration", "60s", "--ipis", "all"]).spawn().expect("start record");
     let running = support::wait_attached(&mut rec);
     let mut load = storm(&["--duration", "30"]);
     let status = wait_timeout(&mut rec, Duration::from_secs(90));
@@ -400,7 +400,7 @@ fn program_runs(ids: &[u32]) -> u64 {
 fn record_storm(dir: &TempDir, name: &str, buffer: &str, iterations: u64) -> (PathBuf, Vec<Value>, (u64, u64), u64) {
     let path = dir.file(name);
     let _stats = BpfStats::on();
-    let mut rec = record_cmd(&path, &["--duration", "120s", "--buffer", buffer])
+    let mut rec = record_cmd(&path, &["--duration", "120s", "--buffer", buffer, "--ipis", "all"])
         .spawn()
         .expect("start record");
     let running = support::wait_attached(&mut rec);

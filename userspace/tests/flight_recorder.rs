@@ -102,6 +102,9 @@ fn sigusr1_dumps_readable_recordings_and_the_cap_deletes_the_oldest() {
         .args([
             "record",
             "--flight-recorder",
+            // The storm's IPIs one by one: the dump must hold many events.
+            "--ipis",
+            "all",
             "--window",
             "20s",
             "--tail",

@@ -53,7 +53,7 @@ fn live_stream_and_recording_hold_the_same_events() {
     let dir = tmpdir("same");
     let file = dir.join("live.lpmt");
     let mut child = lpmtrace()
-        .args(["live", "--plain", "--format", "jsonl", "--duration", "4s", "--record"])
+        .args(["live", "--plain", "--format", "jsonl", "--duration", "4s", "--ipis", "all", "--record"])
         .arg(&file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -102,7 +102,7 @@ fn sigkill_loses_at_most_the_last_250_ms() {
     let dir = tmpdir("kill");
     let file = dir.join("killed.lpmt");
     let mut child = lpmtrace()
-        .args(["record", "-q", "-o"])
+        .args(["record", "-q", "--ipis", "all", "-o"])
         .arg(&file)
         .stderr(Stdio::piped())
         .spawn()

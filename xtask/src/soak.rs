@@ -166,12 +166,19 @@ pub fn run(args: &SoakArgs, root: &Path) -> Result<()> {
     // The recorder, then the TUI; each one's programs are those that
     // appeared while it started.
     let before = prog_runs()?;
-    let mut rec = Running::spawn(Command::new(&lpmtrace).arg("record").arg("-o").arg(&rec_file), false)?;
+    let mut rec = Running::spawn(
+        Command::new(&lpmtrace)
+            .arg("record")
+            .args(["--ipis", "all"])
+            .arg("-o")
+            .arg(&rec_file),
+        false,
+    )?;
     rec.wait_ready(Duration::from_secs(30), |_, err| err.contains("Ctrl-C to stop"))?;
     let rec_ids = new_ids(&before)?;
     let before = prog_runs()?;
     let _ = tmux(&["kill-server"]);
-    let tui_cmd = format!("{} live --record {}", lpmtrace.display(), tui_file.display());
+    let tui_cmd = format!("{} live --ipis all --record {}", lpmtrace.display(), tui_file.display());
     tmux(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "soak", &tui_cmd])?;
     let tui_pid: u32 = tmux(&["display-message", "-p", "-t", "soak", "#{pane_pid}"])?
         .trim()

@@ -200,6 +200,14 @@ impl CpuLanes {
                     c.handled = c.handled.saturating_add(1);
                 }
             }
+            // Counted outside the IPI window, reported every 50 ms: the
+            // counts land in the bucket of the report.
+            EventKind::IpiTally { sent, handled } => {
+                if let Some(c) = self.cell_mut(here, b) {
+                    c.sent = c.sent.saturating_add(sent.min(u32::MAX as u64) as u32);
+                    c.handled = c.handled.saturating_add(handled.min(u32::MAX as u64) as u32);
+                }
+            }
             EventKind::HotplugEnter {
                 target_cpu,
                 target,

@@ -307,6 +307,10 @@ impl<'s> SpanCollector<'s> {
             EventKind::IpiSendMask { mask, .. } => {
                 self.point(ev, format!("ipi -> {} cpus", mask.count()), Category::Ipi, index);
             }
+            EventKind::IpiTally { sent, handled } => {
+                let name = format!("ipis counted: {sent} sent, {handled} handled");
+                self.point(ev, name, Category::Ipi, index);
+            }
             _ => {}
         }
     }
@@ -361,7 +365,7 @@ impl<'s> SpanCollector<'s> {
 fn category_of(kind: &EventKind) -> Category {
     match kind.probe() {
         "cpu.hotplug" | "cpu.down" | "cpu.online" => Category::Hotplug,
-        "ipi.send" | "ipi.handle" => Category::Ipi,
+        "ipi.send" | "ipi.handle" | "ipi.tally" => Category::Ipi,
         "transport.lost" => Category::Lost,
         _ => Category::Lpm,
     }

@@ -96,9 +96,17 @@ impl CpuActivity {
                     _ => {}
                 }
             }
-            EventKind::IpiSend { .. } | EventKind::IpiSendMask { .. } | EventKind::IpiHandleEnter { .. } => {
+            EventKind::IpiSend { .. }
+            | EventKind::IpiSendMask { .. }
+            | EventKind::IpiHandleEnter { .. }
+            | EventKind::IpiTally { .. } => {
+                let n = match ev.kind {
+                    EventKind::IpiTally { sent, handled } => sent.saturating_add(handled),
+                    _ => 1,
+                };
                 let key = (ev.cpu, ev.ts_ns / self.bucket_ns);
-                *self.ipis.entry(key).or_default() += 1;
+                let slot = self.ipis.entry(key).or_default();
+                *slot = slot.saturating_add(n.min(u32::MAX as u64) as u32);
                 if self.ipis.len() > MAX_BUCKETS {
                     self.coarsen();
                 }
