@@ -253,10 +253,12 @@ impl Binfmt {
         }
         let existing = fs::read_dir(BINFMT)?
             .flatten()
-            .filter(|e| e.file_name() != "register" && e.file_name() != "status")
+            // Our own entry's file is named BINFMT_NAME (its text does not
+            // say so): one left behind by a killed run is replaced below.
+            .filter(|e| !matches!(e.file_name().to_str(), Some("register" | "status" | BINFMT_NAME)))
             .any(|e| {
                 let t = fs::read_to_string(e.path()).unwrap_or_default();
-                t.starts_with("enabled") && t.contains("qemu-ppc64le") && !t.contains(BINFMT_NAME)
+                t.starts_with("enabled") && t.contains("qemu-ppc64le")
             });
         if existing {
             return Ok(Binfmt { ours: false });
