@@ -31,7 +31,12 @@
 #include <linux/sched.h>
 #include <linux/timer.h>
 #include <linux/cpumask.h>
+#include <linux/version.h>
 #include <asm/rtas.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+/* Since 6.3 smp_send_reschedule() is a macro that fires this tracepoint. */
+#include <trace/events/ipi.h>
+#endif
 
 #define FI "lpm-faultinject: "
 

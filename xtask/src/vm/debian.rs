@@ -81,6 +81,57 @@ pub struct Headers {
     pub dir: PathBuf,
     /// `uname -r` of the kernel.
     pub release: String,
+    /// The ppc64el libc folder (with ld64.so.2) the kbuild tools run with,
+    /// when the host's cross libc is too old for them (6.12).
+    pub ppc64el_libc: Option<PathBuf>,
+}
+
+/// trixie's ppc64el glibc as a cross package (architecture all, so it is in
+/// every architecture's index): the 6.12 kbuild tools run with it.
+const CROSS_LIBC_PACKAGE: &str = "libc6-ppc64el-cross";
+/// Where that package keeps the libraries, relative to where it is unpacked.
+const CROSS_LIBC_DIR: &str = "usr/powerpc64le-linux-gnu/lib";
+
+/// The packages that make a kernel's module build tree.
+struct HeaderSet {
+    /// `uname -r`.
+    release: String,
+    names: Vec<String>,
+    family: &'static Family,
+    /// Whether the kbuild tools need trixie's glibc ([`CROSS_LIBC_PACKAGE`]).
+    cross_libc: bool,
+}
+
+/// Which headers and kbuild packages belong to a Debian kernel package:
+/// `linux-headers-<release>`, `linux-headers-<abi>-common` and
+/// `linux-kbuild-6.1` (bookworm) or `linux-kbuild-<abi>` (trixie).
+fn header_packages(package: &str) -> Result<HeaderSet> {
+    let release = package
+        .strip_prefix("linux-image-")
+        .filter(|_| (FAMILY_61.matches)(package) || (FAMILY_612.matches)(package))
+        .ok_or_else(|| {
+            anyhow!(
+                "no Debian headers are known for {package} (only bookworm's 6.1.0-N and trixie's 6.12.N+deb13 powerpc64le kernels)"
+            )
+        })?
+        .to_string();
+    let abi = release.trim_end_matches("-powerpc64le").to_string();
+    let six_one = (FAMILY_61.matches)(package);
+    let kbuild = if six_one {
+        "linux-kbuild-6.1".to_string()
+    } else {
+        format!("linux-kbuild-{abi}")
+    };
+    Ok(HeaderSet {
+        names: vec![
+            format!("linux-headers-{release}"),
+            format!("linux-headers-{abi}-common"),
+            kbuild,
+        ],
+        release,
+        family: if six_one { &FAMILY_61 } else { &FAMILY_612 },
+        cross_libc: !six_one,
+    })
 }
 
 /// Makes unpacked headers usable where they are: absolute symlinks and the
@@ -309,37 +360,61 @@ impl<'a> Fetcher<'a> {
         kernel_from_dir(family.label, &dir)
     }
 
-    /// Debian's headers and kbuild tools (ppc64el) for a 6.1 kernel from
-    /// [`Self::kernel`], unpacked into `headers/<release>/` with the
+    /// Debian's headers and kbuild tools (ppc64el) for a 6.1 or 6.12 kernel
+    /// from [`Self::kernel`], unpacked into `headers/<release>/` with the
     /// absolute `/usr/...` references rewritten to point inside it.
+    ///
+    /// For 6.12 also trixie's `libc6-ppc64el-cross` (architecture all),
+    /// unpacked into the same folder: trixie's kbuild tools need glibc 2.38
+    /// (`__isoc23_strtoul`), newer than the host's bookworm cross libc.
     pub fn headers(&self, k: &Kernel) -> Result<Headers> {
-        let release = k
-            .package
-            .strip_prefix("linux-image-")
-            .filter(|r| r.starts_with("6.1.0-") && r.ends_with("-powerpc64le"))
-            .ok_or_else(|| anyhow!("no Debian headers are known for {} (only 6.1 kernels)", k.package))?
-            .to_string();
-        let abi = release.trim_end_matches("-powerpc64le");
+        let HeaderSet {
+            release,
+            names,
+            family,
+            cross_libc,
+        } = header_packages(&k.package)?;
         let root = self.cache.dir("headers").join(&release);
         let dir = root.join(format!("usr/src/linux-headers-{release}"));
-        if root.join(".complete").exists() {
-            return Ok(Headers { root, dir, release });
+        let libc = cross_libc.then(|| root.join(CROSS_LIBC_DIR));
+        let libc_ok = libc.as_ref().is_none_or(|l| l.join("ld64.so.2").exists());
+        if root.join(".complete").exists() && libc_ok {
+            return Ok(Headers {
+                root,
+                dir,
+                release,
+                ppc64el_libc: libc,
+            });
         }
         if self.method == FetchMethod::Offline {
             bail!("--fetch offline: the headers for {release} are not in the cache");
         }
-        let names = [
-            format!("linux-headers-{release}"),
-            format!("linux-headers-{abi}-common"),
-            "linux-kbuild-6.1".to_string(),
-        ];
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root)?;
         for name in &names {
-            let copies = self.exact(name, &k.version, FAMILY_61.suites)?;
-            let deb = self.download_any(&copies)?;
+            let copies = self
+                .exact(name, &k.version, family.suites)
+                .with_context(|| format!("headers for {release}"))?;
+            let deb = self.download_any(&copies).with_context(|| format!("fetching {name}"))?;
             util::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
             let _ = fs::remove_file(&deb);
+        }
+        if let Some(libs) = &libc {
+            let info = self
+                .lookup_one(CROSS_LIBC_PACKAGE, family.suites)
+                .with_context(|| format!("{CROSS_LIBC_PACKAGE} for the {release} kbuild tools"))?;
+            let deb = self
+                .download(&info)
+                .with_context(|| format!("fetching {CROSS_LIBC_PACKAGE} {}", info.version))?;
+            util::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+            let _ = fs::remove_file(&deb);
+            if !libs.join("ld64.so.2").exists() {
+                bail!(
+                    "{CROSS_LIBC_PACKAGE} {} has no {}/ld64.so.2",
+                    info.version,
+                    CROSS_LIBC_DIR
+                );
+            }
         }
         relocate_usr(&root)?;
         if !dir.join("Makefile").is_file() {
@@ -347,7 +422,12 @@ impl<'a> Fetcher<'a> {
         }
         fs::write(root.join(".complete"), format!("{}\n", k.version))?;
         println!("vm-test: headers for {release} -> {}", dir.display());
-        Ok(Headers { root, dir, release })
+        Ok(Headers {
+            root,
+            dir,
+            release,
+            ppc64el_libc: libc,
+        })
     }
 
     /// The package `name` at exactly `version` (the kernel's upload), from
@@ -646,9 +726,10 @@ impl<'a> Fetcher<'a> {
         let (sha, size) = release_sha256(&text, rel).ok_or_else(|| anyhow!("{suite} InRelease does not list {rel}"))?;
         // Only the stanzas vm-test can use are kept (a few hundred kB instead
         // of ~50 MB per suite), named after InRelease's hash of the index.
-        // "-h": the subset includes the 6.1 headers and kbuild packages
-        // (older subsets without them are replaced).
-        let subset = idx.join(format!("{suite}-ppc64el-{}-h.Packages-subset", &sha[..12]));
+        // "-h2": the subset includes the 6.1 and 6.12 headers and kbuild
+        // packages and the cross libc (older subsets without them are
+        // replaced).
+        let subset = idx.join(format!("{suite}-ppc64el-{}-h2.Packages-subset", &sha[..12]));
         if !subset.exists() {
             let tmp = idx.join(format!("{suite}-ppc64el.Packages.xz.tmp"));
             let by_hash = format!("{base}/dists/{suite}/main/binary-ppc64el/by-hash/SHA256/{sha}");
@@ -707,14 +788,18 @@ impl<'a> Fetcher<'a> {
 }
 
 /// Packages vm-test may need from an index: busybox, the kernels, and what
-/// building the test-only fault-injection module against a 6.1 kernel
-/// needs (its headers and kbuild tools).
+/// building the test-only fault-injection module against a 6.1 or 6.12
+/// kernel needs (its headers and kbuild tools, and for 6.12 trixie's cross
+/// libc that runs them).
 fn wanted_package(name: &str) -> bool {
     name == "busybox-static"
         || (FAMILY_61.matches)(name)
         || (FAMILY_612.matches)(name)
         || name == "linux-kbuild-6.1"
         || name.starts_with("linux-headers-6.1.0-")
+        || name.starts_with("linux-kbuild-6.12.")
+        || name.starts_with("linux-headers-6.12.")
+        || name == CROSS_LIBC_PACKAGE
 }
 
 /// Parses a Packages file into the fields we need.
@@ -1090,6 +1175,43 @@ mod tests {
         assert!(!(FAMILY_61.matches)("linux-image-6.1.0-50-amd64"));
         assert!((FAMILY_612.matches)("linux-image-6.12.57+deb13-powerpc64le"));
         assert!(!(FAMILY_612.matches)("linux-image-6.12.57+deb13-powerpc64le-64k"));
+    }
+
+    #[test]
+    fn header_package_sets() {
+        let h = header_packages("linux-image-6.1.0-50-powerpc64le").unwrap();
+        assert_eq!(h.release, "6.1.0-50-powerpc64le");
+        assert_eq!(
+            h.names,
+            [
+                "linux-headers-6.1.0-50-powerpc64le",
+                "linux-headers-6.1.0-50-common",
+                "linux-kbuild-6.1"
+            ]
+        );
+        assert!(!h.cross_libc);
+        assert_eq!(h.family.label, "6.1");
+        let h = header_packages("linux-image-6.12.113+deb13-powerpc64le").unwrap();
+        assert_eq!(h.release, "6.12.113+deb13-powerpc64le");
+        assert_eq!(
+            h.names,
+            [
+                "linux-headers-6.12.113+deb13-powerpc64le",
+                "linux-headers-6.12.113+deb13-common",
+                "linux-kbuild-6.12.113+deb13"
+            ]
+        );
+        assert!(h.cross_libc);
+        assert_eq!(h.family.label, "6.12");
+        for p in &h.names {
+            assert!(wanted_package(p), "{p} is not kept in the index subset");
+        }
+        assert!(wanted_package(CROSS_LIBC_PACKAGE));
+        let Err(e) = header_packages("linux-image-6.12.113+deb13-powerpc64le-64k") else {
+            panic!("headers for the 64k flavour");
+        };
+        let err = format!("{e:#}");
+        assert!(err.contains("no Debian headers"), "{err}");
     }
 
     #[test]

@@ -271,12 +271,16 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
         let k = fetcher
             .kernel(spec)
             .with_context(|| format!("preparing kernel {spec}"))?;
-        // The fault-injection scenarios on the 5.11+ path run on 6.1.
-        let module = if k.label == "6.1" {
+        // The fault-injection scenarios on the 5.11+ path run on 6.1 and
+        // 6.12 (scenarios::faults::new_path_with_faultinject).
+        let module = if scenarios::faults::has_debian_headers(&k) {
             let h = fetcher
                 .headers(&k)
-                .context("preparing the 6.1 headers for lpm-faultinject")?;
-            Some(faultinject::for_debian_headers(&h, &cache.root).context("preparing lpm-faultinject for 6.1")?)
+                .with_context(|| format!("preparing the {} headers for lpm-faultinject", k.label))?;
+            Some(
+                faultinject::for_debian_headers(&h, &cache.root)
+                    .with_context(|| format!("preparing lpm-faultinject for {}", k.label))?,
+            )
         } else {
             None
         };

@@ -18,7 +18,7 @@ use super::host_tool::{self, HostLpmtrace};
 use super::kernel_log::{self, MigrationEnd};
 use super::IcMode;
 
-mod faults;
+pub(super) mod faults;
 
 /// What a check sees.
 pub struct CheckContext<'a> {

@@ -1,4 +1,4 @@
-# cancel (5.11+, run on 6.1): two migrations whose every suspend attempt
+# cancel (5.11+, run on 6.1 and 6.12): two migrations whose every suspend attempt
 # fails (ibm,suspend-me answers -9005 "threads active"; firmware is not
 # called), so the kernel gives up after 5 attempts and cancels:
 #  1. H_VASI_SIGNAL answered H_SUCCESS: a clean cancel;

@@ -1,4 +1,4 @@
-# join-stall (5.10 and 6.1, with lpm-faultinject): CPU 2 is held out of the
+# join-stall (5.10, 6.1 and 6.12, with lpm-faultinject): CPU 2 is held out of the
 # join for lpmt.hold ms (default 4000) while `lpmtrace live --plain
 # --record` watches; H_VASI_STATE is answered SUSPENDING (5.10 needs it).
 #

@@ -1,4 +1,4 @@
-# vasi-fail (5.11+, run on 6.1): the stream is ENABLED for 2.5 s, then
+# vasi-fail (5.11+, run on 6.1 and 6.12): the stream is ENABLED for 2.5 s, then
 # H_VASI_STATE fails (H_HARDWARE, -1). wait_for_vasi_session_suspending
 # returns -EIO and pseries_migrate_partition gives up before the join
 # without pseries_cancel_migration: nothing ever cancels the stream.

@@ -14,15 +14,21 @@ use super::super::debian::Kernel;
 use super::super::kernel_log;
 use super::{common, recording, CheckContext, Verdict, H_JOIN, H_VASI_SIGNAL};
 
-/// Kernels the harness builds lpm-faultinject for: 5.10 (from source) and
-/// Debian's 6.1 (against its headers).
-pub fn has_faultinject(k: &Kernel) -> bool {
-    super::old_path(k) || k.label == "6.1"
+/// Debian kernels the harness builds lpm-faultinject for, against their
+/// headers packages: bookworm's 6.1 and trixie's 6.12.
+pub fn has_debian_headers(k: &Kernel) -> bool {
+    k.label == "6.1" || k.label == "6.12"
 }
 
-/// Debian's 6.1: the 5.11+ path with the module.
+/// Kernels the harness builds lpm-faultinject for: 5.10 (from source) and
+/// Debian's 6.1 and 6.12 (against their headers).
+pub fn has_faultinject(k: &Kernel) -> bool {
+    super::old_path(k) || has_debian_headers(k)
+}
+
+/// Debian's 6.1 and 6.12: the 5.11+ path with the module.
 pub fn new_path_with_faultinject(k: &Kernel) -> bool {
-    k.label == "6.1"
+    has_debian_headers(k)
 }
 
 /// The module's log lines (prefix `lpm-faultinject: `), without it.
