@@ -259,7 +259,9 @@ fn disk_full_stops_the_recording_with_a_message_and_leaves_a_readable_file() {
     let _k = kernel_case!("disk_full");
     let fs = Tmpfs::mount("full", "size=256k,mode=0755");
     let path = fs.file("full.lpmt");
-    let mut rec = record_cmd(&path, &["--duration", "60s", "--ipis", "all"]).spawn().expect("start record");
+    let mut rec = record_cmd(&path, &["--duration", "60s", "--ipis", "all"])
+        .spawn()
+        .expect("start record");
     let running = support::wait_attached(&mut rec);
     let mut load = storm(&["--duration", "30"]);
     let status = wait_timeout(&mut rec, Duration::from_secs(90));

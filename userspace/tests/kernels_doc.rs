@@ -43,7 +43,7 @@ const GENERATIONS: &[(&str, &str, &str, &str, &str)] = &[
         "new-path",
         "`pseries_migrate_partition`: `wait_for_vasi_session_suspending` (1 s polls while ENABLED), then `pseries_suspend`: up to 5 × `stop_machine(do_join)`; the last CPU to H_JOIN calls `rtas_ibm_suspend_me(int *fw_status)`; on failure `pseries_cancel_migration` sends H_VASI_SIGNAL(CANCEL).",
         "After 5 failed attempts the kernel cancels (`suspend-retries-exhausted`; `cancel-rejected` when the platform refuses the cancel). A failing H_VASI_STATE while waiting for Suspending still exits without a cancel (`unterminated-migration`). `stop_machine` holds `cpus_read_lock`, so hotplug cannot race the join. Little-endian builds of newer kernels (Debian 6.1, 6.12) refuse the legacy trigger, rtas(2) ibm,suspend-me, in their RTAS syscall filter (EINVAL, `migration-failed` variant `sys-rtas-rejected`).",
-        "Debian 6.1 and 6.12: migrate-solo (sysfs and the refused sys_rtas trigger), migrate-smp, migrate-hotplug, hotplug-ipi; 6.1 with lpm-faultinject: vasi-fail, cancel",
+        "Debian 6.1 and 6.12: migrate-solo (sysfs and the refused sys_rtas trigger), migrate-smp, migrate-hotplug, hotplug-ipi; both with lpm-faultinject: vasi-fail, cancel, join-stall",
     ),
     (
         "≥ 5.12",

@@ -53,7 +53,17 @@ fn live_stream_and_recording_hold_the_same_events() {
     let dir = tmpdir("same");
     let file = dir.join("live.lpmt");
     let mut child = lpmtrace()
-        .args(["live", "--plain", "--format", "jsonl", "--duration", "4s", "--ipis", "all", "--record"])
+        .args([
+            "live",
+            "--plain",
+            "--format",
+            "jsonl",
+            "--duration",
+            "4s",
+            "--ipis",
+            "all",
+            "--record",
+        ])
         .arg(&file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -31,7 +31,8 @@ fn every_event_kind_and_header_field_round_trips() {
     let info = src.info();
     assert_eq!(info.footer, FooterStatus::Present);
     assert_eq!(info.events, events.len() as u64);
-    assert_eq!((info.format_major, info.format_minor), (1, 0));
+    // 1.1: ipi-tally extension records and the session's ipi_detail.
+    assert_eq!((info.format_major, info.format_minor), (1, 1));
     assert_eq!(info.lost_records, 1);
     assert_eq!(info.lost_events, 17);
     assert_eq!(info.first_ts_ns, Some(1_000_000_000));
