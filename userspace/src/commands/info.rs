@@ -118,6 +118,17 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
         s.tool_version,
         s.command_line.join(" ")
     )?;
+    writeln!(
+        out,
+        "ipis        {}",
+        match s.ipi_detail {
+            crate::events::session::IpiDetail::Window => {
+                "recorded one by one inside the IPI window (migrations, 2 s after LPM/hotplug events), counted \
+                 per CPU outside it (ipi.tally)"
+            }
+            crate::events::session::IpiDetail::All => "every IPI recorded one by one",
+        }
+    )?;
     match (info.first_ts_ns, info.last_ts_ns) {
         (Some(first), Some(last)) => {
             let wall = |ts: u64| format_wall((ts as i64).saturating_add(s.clock_to_wall_offset_ns));
