@@ -496,7 +496,10 @@ impl FileSource {
             }
         };
         let result = result.map(|(h, events)| {
-            self.events = events;
+            let done = std::mem::replace(&mut self.events, events);
+            if let Some(a) = &self.ahead {
+                a.recycle(done);
+            }
             h
         });
         match result {
