@@ -58,6 +58,29 @@ if lpmt_has_lpmtrace; then
     lpmt_wait_ready "$live" "$LPMT_OUT/live.stderr"
     echo "live-start how=$LPMT_READY ms=$(lpmt_ms "$t0" "$(lpmt_now)") start=$t0" >> "$LPMT_OUT/timings.txt"
 fi
+sampler=
+if [ "$mode" = ipi ] && [ -n "$live" ]; then
+    # Where live's threads are in the kernel, once a second until the end
+    # (stack-samples.txt): what live waits for when its output stops
+    # during the hold. Shell builtins only: a fork could itself need the
+    # CPUs parked in H_JOIN.
+    rm -f /tmp/tick
+    mkfifo /tmp/tick
+    taskset -c 2 sh -c '
+        n=0
+        while [ ! -e /tmp/stop-busy ] && [ $n -lt 90 ]; do
+            read -r up rest < /proc/uptime
+            for t in /proc/'"$live"'/task/*; do
+                w=; read -r w < "$t/wchan"
+                c=; read -r c < "$t/comm"
+                echo "sample $up tid=${t##*/} comm=$c wchan=${w:-?}"
+                [ -r "$t/stack" ] && while read -r l; do echo "  $l"; done < "$t/stack"
+            done
+            n=$((n + 1))
+            read -r -t 1 x <> /tmp/tick
+        done' > "$LPMT_OUT/stack-samples.txt" 2>&1 &
+    sampler=$!
+fi
 extra=
 [ "$mode" = ipi ] && extra=hold_ipi=1
 # After lpmtrace attached: its probes then see the injected answers.
@@ -68,6 +91,7 @@ if lpmt_fi_load vasi_rc=0 vasi_state=3 hold_cpu=2 hold_ms="$hold" $extra; then
 fi
 touch /tmp/stop-busy
 wait "$busy"
+[ -n "$sampler" ] && wait "$sampler"
 if [ -n "$live" ]; then
     t0=$(lpmt_now)
     kill -INT "$live" 2>/dev/null

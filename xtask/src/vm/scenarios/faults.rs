@@ -514,6 +514,63 @@ fn log_time(dmesg: &str, needle: &str) -> Option<f64> {
     inner.trim().parse().ok()
 }
 
+/// "comm wchan ×n, ..." over the samples of stack-samples.txt taken
+/// between `from` and `to` (uptime seconds), most frequent first, and each
+/// waiting thread's deepest-but-one stack frame the first time it shows.
+fn waits_between(samples: &str, from: f64, to: f64) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut inside = false;
+    let mut stacks: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    let mut frames: Vec<&str> = Vec::new();
+    let mut flush = |current: &mut Option<String>, frames: &mut Vec<&str>, stacks: &mut Vec<String>| {
+        if let Some(key) = current.take() {
+            if !frames.is_empty() && !stacks.iter().any(|s| s.starts_with(&key)) {
+                stacks.push(format!(
+                    "{key}: {}",
+                    frames.iter().take(4).copied().collect::<Vec<_>>().join(" < ")
+                ));
+            }
+        }
+        frames.clear();
+    };
+    for line in samples.lines() {
+        if let Some(rest) = line.strip_prefix("sample ") {
+            flush(&mut current, &mut frames, &mut stacks);
+            let mut words = rest.split_whitespace();
+            let up: f64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(-1.0);
+            inside = up >= from && up <= to;
+            if !inside {
+                continue;
+            }
+            let field = |k: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            let key = format!("{} {}", field("comm="), field("wchan="));
+            match counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((key.clone(), 1)),
+            }
+            current = Some(key);
+        } else if inside {
+            // "  [<0>] pipe_write+0x1a4/0x5e0": keep the function name.
+            if let Some(f) = line.split_whitespace().last().and_then(|f| f.split('+').next()) {
+                frames.push(f);
+            }
+        }
+    }
+    flush(&mut current, &mut frames, &mut stacks);
+    if counts.is_empty() {
+        return "no samples".into();
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    let waits: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    format!("{}; stacks: {}", waits.join(", "), stacks.join(" | "))
+}
+
 /// join-stall: one CPU held out of the join; lpmtrace names it, and on
 /// 5.10 (where the held CPU keeps running) the live view does so while the
 /// CPU is still held.
@@ -597,6 +654,15 @@ pub fn check_join_stall(ctx: &CheckContext) -> Result<Verdict> {
         .windows(2)
         .map(|w| (w[0], w[1]))
         .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)));
+    // Where live's threads waited in the kernel while cpu2 was held
+    // (stack-samples.txt, sampled once a second on cpu2).
+    if let (Some(from), Some(to), Some(text)) = (
+        log_time(&dmesg, "lpm-faultinject: holding cpu2"),
+        release,
+        ctx.outcome.text("stack-samples.txt"),
+    ) {
+        v.fact(format!("live during the hold: {}", waits_between(&text, from, to)));
+    }
     match (mode.as_str(), seen, release) {
         // The point of the 5.10 variant: the stall is reported while cpu2
         // is still held. Regression fixed: live's read loop never yielded
@@ -635,6 +701,20 @@ pub fn check_join_stall(ctx: &CheckContext) -> Result<Verdict> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stack_samples_summarise_the_waits_inside_the_hold() {
+        let text = "sample 9.0 tid=70 comm=lpmtrace wchan=ep_poll\n  [<0>] ep_poll+0x1/0x2\n\
+                    sample 10.5 tid=70 comm=lpmtrace wchan=pipe_write\n  [<0>] pipe_write+0x1a4/0x5e0\n  [<0>] vfs_write+0x10/0x20\n\
+                    sample 11.5 tid=70 comm=lpmtrace wchan=pipe_write\n  [<0>] pipe_write+0x1a4/0x5e0\n\
+                    sample 20.0 tid=70 comm=lpmtrace wchan=ep_poll\n";
+        let s = waits_between(text, 10.0, 15.0);
+        assert!(
+            s.starts_with("lpmtrace pipe_write ×2; stacks: lpmtrace pipe_write: pipe_write < vfs_write"),
+            "{s}"
+        );
+        assert_eq!(waits_between(text, 30.0, 40.0), "no samples");
+    }
 
     #[test]
     fn module_lines_and_findings() {
