@@ -523,7 +523,7 @@ fn waits_between(samples: &str, from: f64, to: f64) -> String {
     let mut stacks: Vec<String> = Vec::new();
     let mut current: Option<String> = None;
     let mut frames: Vec<&str> = Vec::new();
-    let mut flush = |current: &mut Option<String>, frames: &mut Vec<&str>, stacks: &mut Vec<String>| {
+    let flush = |current: &mut Option<String>, frames: &mut Vec<&str>, stacks: &mut Vec<String>| {
         if let Some(key) = current.take() {
             if !frames.is_empty() && !stacks.iter().any(|s| s.starts_with(&key)) {
                 stacks.push(format!(
@@ -566,7 +566,7 @@ fn waits_between(samples: &str, from: f64, to: f64) -> String {
     if counts.is_empty() {
         return "no samples".into();
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let waits: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
     format!("{}; stacks: {}", waits.join(", "), stacks.join(" | "))
 }
