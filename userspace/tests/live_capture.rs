@@ -65,15 +65,7 @@ fn live_plain_sees_hotplug_and_ipis_and_cleans_up() {
     std::thread::sleep(Duration::from_millis(200));
     set_cpu1(true);
     std::thread::sleep(Duration::from_millis(200));
-    let storm = Command::new(env!("CARGO_BIN_EXE_lpmtrace-stress"))
-        .args(["ipi-storm", "--iterations", "20000"])
-        .output()
-        .expect("ipi storm");
-    assert!(
-        storm.status.success(),
-        "ipi-storm failed: {}",
-        String::from_utf8_lossy(&storm.stderr)
-    );
+    storm(20_000);
 
     let stdout = running.stdout.unwrap().join().unwrap();
     let stderr = running.stderr.join().unwrap();
