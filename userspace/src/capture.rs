@@ -184,6 +184,15 @@ impl Capture {
         })
     }
 
+    /// Events from the kernel side's per-CPU counters since the last poll:
+    /// `Lost` for dropped records, `IpiTally` for IPIs counted outside the
+    /// IPI window.
+    fn counter_events(&mut self, now_ns: u64) -> Vec<Event> {
+        let mut events = self.ledger.poll(now_ns);
+        events.extend(self.tally.poll(now_ns));
+        events
+    }
+
     /// The session header (coverage manifest included).
     pub fn session(&self) -> &SessionInfo {
         &self.session
@@ -304,7 +313,7 @@ impl Capture {
                 let now = clock_ns(clock);
                 {
                     let mut out = deliver!();
-                    for ev in self.ledger.poll(now).into_iter().chain(self.tally.poll(now)) {
+                    for ev in self.counter_events(now) {
                         reorder.push(ev, &mut out);
                     }
                     reorder.release_until(now.saturating_sub(window), &mut out);
@@ -329,7 +338,7 @@ impl Capture {
             let reorder_ref = &mut reorder;
             let mut out = deliver!();
             self.reader.drain(&mut |ev| reorder_ref.push(ev, &mut out));
-            for ev in self.ledger.poll(now).into_iter().chain(self.tally.poll(now)) {
+            for ev in self.counter_events(now) {
                 reorder.push(ev, &mut out);
             }
             reorder.drain(&mut out);

@@ -9,7 +9,11 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::events::{names, session::CoverageStatus, PROBE_NAMES};
+use crate::events::{
+    names,
+    session::{CoverageStatus, IpiDetail},
+    PROBE_NAMES,
+};
 use crate::record::{format_duration, format_ts, FileSource, FooterStatus, OpenOptions};
 use crate::source::EventSource;
 
@@ -122,11 +126,11 @@ pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {
         out,
         "ipis        {}",
         match s.ipi_detail {
-            crate::events::session::IpiDetail::Window => {
+            IpiDetail::Window => {
                 "recorded one by one inside the IPI window (migrations, 2 s after LPM/hotplug events), counted \
                  per CPU outside it (ipi.tally)"
             }
-            crate::events::session::IpiDetail::All => "every IPI recorded one by one",
+            IpiDetail::All => "every IPI recorded one by one",
         }
     )?;
     match (info.first_ts_ns, info.last_ts_ns) {

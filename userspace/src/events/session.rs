@@ -30,16 +30,6 @@ pub enum IpiDetail {
     All,
 }
 
-impl IpiDetail {
-    /// The name used on the command line and in the session header.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IpiDetail::Window => "window",
-            IpiDetail::All => "all",
-        }
-    }
-}
-
 /// Which LPM implementation the kernel carries, detected from its symbols
 /// (never from the version string: distributions backport).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -85,8 +85,8 @@ pub fn kind_id(kind: &EventKind) -> u8 {
         IpiSend { .. } => 20,
         IpiSendMask { .. } => 21,
         IpiHandleEnter { .. } => 22,
-        IpiTally { .. } => KIND_EXTENSION,
         IpiHandleExit { .. } => 23,
+        IpiTally { .. } => KIND_EXTENSION,
     }
 }
 

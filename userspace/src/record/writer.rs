@@ -439,7 +439,6 @@ impl Drop for Writer {
     }
 }
 
-/// Logical probe name of a v1 kind id.
 /// Slots of the per-kind counts: the compact kind ids, then one per
 /// extension kind this writer writes.
 const COUNT_SLOTS: usize = KIND_COUNT + 1;

@@ -13,6 +13,7 @@
 //! CPU stay exact while an application's IPI storm costs no ring traffic.
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::Pod;
 use lpmtrace_common::{IpiTally, LostState};
 
 use crate::events::{decode::decode, Event, EventKind};
@@ -100,13 +101,7 @@ impl LossLedger {
 
     /// Per-CPU states as the kernel sees them now.
     pub fn read(&self) -> Vec<LostState> {
-        match self.map.get(&0, 0) {
-            Ok(values) => values.iter().copied().collect(),
-            Err(e) => {
-                log::warn!("reading the LOST map failed: {e}");
-                Vec::new()
-            }
-        }
+        per_cpu_values(&self.map, "LOST")
     }
 
     /// Total drops reported so far.
@@ -161,14 +156,20 @@ impl TallyLedger {
     /// `IpiTally` events for IPIs counted since the last poll, one per CPU
     /// whose counts grew, stamped `now_ns`.
     pub fn poll(&mut self, now_ns: u64) -> Vec<Event> {
-        let counts: Vec<IpiTally> = match self.map.get(&0, 0) {
-            Ok(values) => values.iter().copied().collect(),
-            Err(e) => {
-                log::warn!("reading the IPI_TALLY map failed: {e}");
-                return Vec::new();
-            }
-        };
+        let counts = per_cpu_values(&self.map, "IPI_TALLY");
         tally_events(&mut self.seen, &counts, now_ns)
+    }
+}
+
+/// Entry 0 of a per-CPU array, one value per CPU; empty (and a warning)
+/// when the map cannot be read, so a poll then reports nothing new.
+fn per_cpu_values<T: Pod>(map: &PerCpuArray<MapData, T>, name: &str) -> Vec<T> {
+    match map.get(&0, 0) {
+        Ok(values) => values.iter().copied().collect(),
+        Err(e) => {
+            log::warn!("reading the {name} map failed: {e}");
+            Vec::new()
+        }
     }
 }
 

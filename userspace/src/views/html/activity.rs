@@ -96,21 +96,10 @@ impl CpuActivity {
                     _ => {}
                 }
             }
-            EventKind::IpiSend { .. }
-            | EventKind::IpiSendMask { .. }
-            | EventKind::IpiHandleEnter { .. }
-            | EventKind::IpiTally { .. } => {
-                let n = match ev.kind {
-                    EventKind::IpiTally { sent, handled } => sent.saturating_add(handled),
-                    _ => 1,
-                };
-                let key = (ev.cpu, ev.ts_ns / self.bucket_ns);
-                let slot = self.ipis.entry(key).or_default();
-                *slot = slot.saturating_add(n.min(u32::MAX as u64) as u32);
-                if self.ipis.len() > MAX_BUCKETS {
-                    self.coarsen();
-                }
+            EventKind::IpiSend { .. } | EventKind::IpiSendMask { .. } | EventKind::IpiHandleEnter { .. } => {
+                self.add_ipis(ev, 1)
             }
+            EventKind::IpiTally { sent, handled } => self.add_ipis(ev, sent.saturating_add(handled)),
             EventKind::Lost {
                 count,
                 first_ts_ns,
@@ -122,6 +111,16 @@ impl CpuActivity {
                 count,
             }),
             _ => {}
+        }
+    }
+
+    /// Adds `n` IPIs to the bucket of `ev`'s CPU and time.
+    fn add_ipis(&mut self, ev: &Event, n: u64) {
+        let key = (ev.cpu, ev.ts_ns / self.bucket_ns);
+        let slot = self.ipis.entry(key).or_default();
+        *slot = slot.saturating_add(n.min(u32::MAX as u64) as u32);
+        if self.ipis.len() > MAX_BUCKETS {
+            self.coarsen();
         }
     }
 

@@ -515,56 +515,45 @@ fn log_time(dmesg: &str, needle: &str) -> Option<f64> {
 }
 
 /// "comm wchan ×n, ..." over the samples of stack-samples.txt taken
-/// between `from` and `to` (uptime seconds), most frequent first, and each
-/// waiting thread's deepest-but-one stack frame the first time it shows.
+/// between `from` and `to` (uptime seconds), most frequent first, then the
+/// innermost four stack frames of each comm/wchan the first time it shows.
 fn waits_between(samples: &str, from: f64, to: f64) -> String {
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    // "comm wchan" and the stack frames of each sample inside the window.
+    let mut taken: Vec<(String, Vec<&str>)> = Vec::new();
     let mut inside = false;
-    let mut stacks: Vec<String> = Vec::new();
-    let mut current: Option<String> = None;
-    let mut frames: Vec<&str> = Vec::new();
-    let flush = |current: &mut Option<String>, frames: &mut Vec<&str>, stacks: &mut Vec<String>| {
-        if let Some(key) = current.take() {
-            if !frames.is_empty() && !stacks.iter().any(|s| s.starts_with(&key)) {
-                stacks.push(format!(
-                    "{key}: {}",
-                    frames.iter().take(4).copied().collect::<Vec<_>>().join(" < ")
-                ));
-            }
-        }
-        frames.clear();
-    };
     for line in samples.lines() {
         if let Some(rest) = line.strip_prefix("sample ") {
-            flush(&mut current, &mut frames, &mut stacks);
-            let mut words = rest.split_whitespace();
-            let up: f64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(-1.0);
+            let up: f64 = rest
+                .split_whitespace()
+                .next()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(-1.0);
             inside = up >= from && up <= to;
-            if !inside {
-                continue;
+            if inside {
+                let field = |k: &str| rest.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap_or("?");
+                taken.push((format!("{} {}", field("comm="), field("wchan=")), Vec::new()));
             }
-            let field = |k: &str| {
-                rest.split_whitespace()
-                    .find_map(|w| w.strip_prefix(k))
-                    .unwrap_or("?")
-                    .to_string()
-            };
-            let key = format!("{} {}", field("comm="), field("wchan="));
-            match counts.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((key.clone(), 1)),
-            }
-            current = Some(key);
         } else if inside {
             // "  [<0>] pipe_write+0x1a4/0x5e0": keep the function name.
-            if let Some(f) = line.split_whitespace().last().and_then(|f| f.split('+').next()) {
+            let frame = line.split_whitespace().last().and_then(|f| f.split('+').next());
+            if let (Some(f), Some((_, frames))) = (frame, taken.last_mut()) {
                 frames.push(f);
             }
         }
     }
-    flush(&mut current, &mut frames, &mut stacks);
-    if counts.is_empty() {
+    if taken.is_empty() {
         return "no samples".into();
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    let mut stacks: Vec<String> = Vec::new();
+    for (key, frames) in &taken {
+        match counts.iter_mut().find(|(k, _)| k == key) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((key, 1)),
+        }
+        if !frames.is_empty() && !stacks.iter().any(|s| s.starts_with(key.as_str())) {
+            stacks.push(format!("{key}: {}", frames[..frames.len().min(4)].join(" < ")));
+        }
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let waits: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
