@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::events::session::{ClockKind, SessionInfo};
+use crate::events::session::{ClockKind, CpuMasks, SessionInfo};
 use crate::events::Event;
 use crate::probes::{
     self,
@@ -128,6 +128,29 @@ pub fn session_info(facts: &KernelFacts, attached: &AttachedProbes, options: &At
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         ipi_detail: options.ipi_detail,
         flight: None,
+        cpu_masks: Some(read_cpu_masks()),
+        platform: std::fs::read("/proc/device-tree/model")
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).trim_end_matches('\0').trim().to_string())
+            .filter(|s| !s.is_empty()),
+    }
+}
+
+/// The kernel's CPU masks now. Read once the probes are attached, so a CPU
+/// that changes state afterwards does so in the event stream.
+pub fn read_cpu_masks() -> CpuMasks {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("/sys/devices/system/cpu/{name}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    CpuMasks {
+        online: read("online"),
+        present: read("present"),
+        possible: read("possible"),
+        smt: std::fs::read_to_string("/sys/devices/system/cpu/smt/control")
+            .ok()
+            .map(|s| s.trim().to_string()),
     }
 }
 

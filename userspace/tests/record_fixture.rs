@@ -80,6 +80,8 @@ fn v1_session() -> SessionInfo {
         // A 1.0 header has no such field: those sessions recorded every IPI.
         ipi_detail: IpiDetail::All,
         flight: None,
+        cpu_masks: None,
+        platform: None,
     }
 }
 

@@ -175,6 +175,45 @@ pub struct CpuTracker {
     pub transitions: Vec<Transition>,
     /// Index into `transitions` of each CPU's running operation.
     open: Vec<Option<usize>>,
+    /// The cpuhp steps that move a CPU across `cpu_online_mask`, when the
+    /// session knows the state names.
+    steps: MaskSteps,
+}
+
+/// The two cpuhp steps at which a CPU leaves or enters `cpu_online_mask`.
+///
+/// A down operation runs in two parts: the CPU's own hotplug thread steps
+/// it down to `cpu:teardown` (the operation's target for that part), then
+/// the control CPU runs `cpu:teardown` itself (`takedown_cpu`:
+/// `stop_machine(take_cpu_down)` → `__cpu_disable` → `set_cpu_online(cpu,
+/// false)`) and the rest down to `offline`. So the CPU is out of the online
+/// mask once the `cpu:teardown` step returns, not when its own thread's
+/// part ends. Up is the mirror: the control CPU's `cpu:bringup` step
+/// (`bringup_cpu` → `__cpu_up`) returns once the CPU has marked itself
+/// online; the CPU's own thread then steps it on to `online`.
+/// `cpuhp_exit` reports the state already stepped, so the step is
+/// identified by the exit's `idx` (the step that ran), never its `state`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaskSteps {
+    /// Index of `cpu:teardown` (CPUHP_TEARDOWN_CPU).
+    pub teardown: Option<i32>,
+    /// Index of `cpu:bringup` (CPUHP_BRINGUP_CPU).
+    pub bringup: Option<i32>,
+}
+
+impl MaskSteps {
+    /// From `/sys/devices/system/cpu/hotplug/states` entries.
+    pub fn from_states<'a>(states: impl IntoIterator<Item = (i32, &'a str)>) -> Self {
+        let mut steps = MaskSteps::default();
+        for (idx, name) in states {
+            match name {
+                "cpu:teardown" => steps.teardown = Some(idx),
+                "cpu:bringup" => steps.bringup = Some(idx),
+                _ => {}
+            }
+        }
+        steps
+    }
 }
 
 /// CPU numbers from here on are treated as corrupt records.
@@ -188,7 +227,30 @@ impl CpuTracker {
             cpus: (0..n).map(|_| Cpu::new()).collect(),
             transitions: Vec::new(),
             open: vec![None; n],
+            steps: MaskSteps::default(),
         }
+    }
+
+    /// Uses the step indices of `steps` to place the online-mask changes.
+    pub fn with_steps(mut self, steps: MaskSteps) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// Starts from what the kernel said: `online` CPUs are online, the
+    /// other `known` ones (present, possible) offline.
+    pub fn with_masks(mut self, online: &[u32], known: &[u32]) -> Self {
+        for &cpu in known.iter().chain(online) {
+            if let Some(c) = self.get(cpu) {
+                c.state = CpuState::Offline;
+            }
+        }
+        for &cpu in online {
+            if let Some(c) = self.get(cpu) {
+                c.state = CpuState::Online;
+            }
+        }
+        self
     }
 
     /// The CPU, growing the table when needed; None for absurd numbers.
@@ -288,17 +350,23 @@ impl CpuTracker {
             (c.state, down),
             (CpuState::GoingDown, true) | (CpuState::ComingUp, false)
         );
-        let offline_going_down = down && c.state == CpuState::Offline;
-        if running || offline_going_down {
+        // The control CPU's steps after the CPU left the mask (down), or
+        // the CPU's own steps after it joined it (up), continue the same
+        // operation.
+        let past_the_mask = (down && c.state == CpuState::Offline) || (!down && c.state == CpuState::Online);
+        if running || past_the_mask {
             return false;
         }
         self.begin(cpu, ts, down, pos);
         down
     }
 
-    /// A `cpuhp_exit` step; returns `Some(went_offline)` when the operation
-    /// reached its target.
-    pub fn hotplug_exit(&mut self, cpu: u32, state: i32, ret: i32, ts: u64) -> Option<bool> {
+    /// A `cpuhp_exit` of step `idx`; returns `Some(went_offline)` when the
+    /// CPU crossed the online mask. With the step names known that is the
+    /// return of `cpu:teardown` / `cpu:bringup` ([`MaskSteps`]); without
+    /// them, the operation reaching its target (`state`).
+    pub fn hotplug_exit(&mut self, cpu: u32, state: i32, idx: i32, ret: i32, ts: u64) -> Option<bool> {
+        let steps = self.steps;
         let c = self.get(cpu)?;
         if ret != 0 {
             // A failed step rolls back: the CPU stays where it was.
@@ -311,7 +379,13 @@ impl CpuTracker {
             self.end(cpu, ts);
             return None;
         }
-        if state != c.hp_target {
+        let crossed = match c.state {
+            // Offline already: set_cpu_online(false) was seen first.
+            CpuState::GoingDown | CpuState::Offline => steps.teardown.map_or(state == c.hp_target, |t| idx == t),
+            CpuState::ComingUp => steps.bringup.map_or(state == c.hp_target, |b| idx == b),
+            _ => state == c.hp_target,
+        };
+        if !crossed {
             return None;
         }
         match c.state {
@@ -397,11 +471,11 @@ mod tests {
         t.seen(2);
         assert!(t.hotplug_enter(2, 0, 235, 10, 0));
         assert_eq!(t.state(2), CpuState::GoingDown);
-        assert_eq!(t.hotplug_exit(2, 0, 0, 20), Some(true));
+        assert_eq!(t.hotplug_exit(2, 0, 1, 0, 20), Some(true));
         assert_eq!(t.state(2), CpuState::Offline);
         assert!(!t.hotplug_enter(2, 236, 91, 30, 1));
         assert_eq!(t.state(2), CpuState::ComingUp);
-        assert_eq!(t.hotplug_exit(2, 236, 0, 40), Some(false));
+        assert_eq!(t.hotplug_exit(2, 236, 235, 0, 40), Some(false));
         assert_eq!(t.state(2), CpuState::Online);
         assert_eq!(t.downs_overlapping(15, 16).count(), 1);
         assert_eq!(t.downs_overlapping(25, 50).count(), 0);

@@ -10,11 +10,11 @@
 
 use crate::events::{
     names::{self, H_CONTINUE, H_JOIN, H_PROD, H_SUCCESS, H_VASI_SIGNAL, H_VASI_STATE},
-    session::{KernelGeneration, SessionInfo},
-    Event, EventKind, JoinPath, TriggerSource,
+    session::{parse_cpu_list, CoverageStatus, KernelGeneration, SessionInfo},
+    Event, EventKind, IpiSendVia, JoinPath, TriggerSource,
 };
 
-use super::cpus::{CpuState, CpuTracker};
+use super::cpus::{CpuState, CpuTracker, MaskSteps};
 use super::model::{Cancel, CpuSummary, Finding, FindingKind, Outcome, Report, SCHEMA_VERSION};
 use super::rules::{self, Checkpoint, RULES};
 use super::state::{error, note, AttemptSt, Gen, JoinSt, MigrationSt, Opener};
@@ -68,6 +68,13 @@ pub struct Engine {
     suspend_token: Option<u32>,
     ipi_handle_attached: bool,
     hcall_attached: bool,
+    /// See [`rejoins_after_premature`].
+    rejoins: Option<bool>,
+    /// The ipi.send probe has a cause_ipi hook next to
+    /// smp_call_function_many: an on_each_cpu shows up on both.
+    cause_ipi_attached: bool,
+    /// The session's platform is QEMU's pseries machine.
+    platform_qemu: bool,
     cpus: CpuTracker,
     migrations: Vec<MigrationSt>,
     open: Vec<usize>,
@@ -81,6 +88,44 @@ pub struct Engine {
     first_ts: Option<u64>,
     clock: u64,
     next_deadline: u64,
+}
+
+/// The CPU table as the kernel described it at the start: the online
+/// mask (who is owed an H_JOIN, whether it says anything before the join or
+/// not) and the cpuhp steps that move a CPU across it.
+fn cpu_tracker(session: &SessionInfo) -> CpuTracker {
+    let steps = MaskSteps::from_states(session.hotplug_states.iter().map(|s| (s.idx, s.name.as_str())));
+    let tracker = CpuTracker::new(session.cpu_count).with_steps(steps);
+    match &session.cpu_masks {
+        Some(m) if !m.online.is_empty() => {
+            let online = parse_cpu_list(&m.online);
+            let mut known = parse_cpu_list(&m.present);
+            known.extend(parse_cpu_list(&m.possible));
+            tracker.with_masks(&online, &known)
+        }
+        _ => tracker,
+    }
+}
+
+/// Whether this kernel's join code calls H_JOIN again after a premature
+/// H_SUCCESS: the old path's loop does, 5.12+ do (274cb1ca2e7c), 5.11
+/// returns from do_join. None: a new-path kernel older than 5.12 by its
+/// version (a distribution kernel may carry the fix).
+fn rejoins_after_premature(session: &SessionInfo) -> Option<bool> {
+    match (session.generation, session.kernel_version()) {
+        (KernelGeneration::OldPath, _) => Some(true),
+        (_, Some(v)) if v >= (5, 12) => Some(true),
+        (KernelGeneration::NewPath, Some((5, 11))) => Some(false),
+        _ => None,
+    }
+}
+
+/// One of `hooks` is attached for `probe` (coverage manifest).
+fn hook_attached(session: &SessionInfo, probe: &str, hooks: &[&str]) -> bool {
+    session.probe_coverage(probe).is_some_and(|c| match &c.status {
+        CoverageStatus::Attached { hooks: got, .. } => got.iter().any(|h| hooks.contains(&h.as_str())),
+        _ => false,
+    })
 }
 
 fn attached(session: &SessionInfo, probe: &str) -> bool {
@@ -108,7 +153,14 @@ impl Engine {
             suspend_token: session.suspend_me_token,
             ipi_handle_attached: attached(session, "ipi.handle"),
             hcall_attached: attached(session, "lpm.hcall"),
-            cpus: CpuTracker::new(session.cpu_count),
+            rejoins: rejoins_after_premature(session),
+            platform_qemu: session.platform_is_qemu(),
+            cause_ipi_attached: hook_attached(
+                session,
+                "ipi.send",
+                &["kprobe:xive_cause_ipi", "kprobe:icp_hv_cause_ipi"],
+            ),
+            cpus: cpu_tracker(session),
             migrations: Vec::new(),
             open: Vec::new(),
             findings: Vec::new(),
@@ -161,15 +213,23 @@ impl Engine {
                     t.ipi_pending = (ts.max(1), pos, ev.tid);
                 }
             }
-            EventKind::IpiSendMask { mask, .. } => {
-                self.seen_ipi_sender(ev.cpu);
+            EventKind::IpiSendMask { mask, via, .. } => {
+                // smp_call_function_many says who is asked; the cause_ipi
+                // probe then sees each IPI the arch code really sends (one
+                // per target whose queue was empty). Count those, once.
+                let counted = !(self.cause_ipi_attached && via == IpiSendVia::CallFunctionMany);
+                if counted {
+                    self.seen_ipi_sender(ev.cpu);
+                } else if let Some(c) = self.cpus.get(ev.cpu) {
+                    mark_seen(c);
+                }
                 for (w, &word) in mask.0.iter().enumerate() {
                     let mut bits = word;
                     while bits != 0 {
                         let cpu = w as u32 * 64 + bits.trailing_zeros();
                         bits &= bits - 1;
                         if let Some(t) = self.cpus.get(cpu) {
-                            t.ipis_received += 1;
+                            t.ipis_received += u64::from(counted);
                             t.ipi_pending = (ts.max(1), pos, ev.tid);
                         }
                     }
@@ -407,9 +467,12 @@ impl Engine {
                 self.cpus.hotplug_enter(target_cpu, target, idx, ts, pos);
             }
             EventKind::HotplugExit {
-                target_cpu, state, ret, ..
+                target_cpu,
+                state,
+                idx,
+                ret,
             } => {
-                if self.cpus.hotplug_exit(target_cpu, state, ret, ts) == Some(true) {
+                if self.cpus.hotplug_exit(target_cpu, state, idx, ret, ts) == Some(true) {
                     self.cpu_went_offline(target_cpu, ts, pos);
                 }
             }
@@ -617,7 +680,11 @@ impl Engine {
     fn start_attempt(&mut self, idx: usize, ts: u64, pos: u64) -> &mut AttemptSt {
         let m = &mut self.migrations[idx];
         let delay = m.last_attempt_end.map(|e| ts.saturating_sub(e));
-        m.attempts.push(AttemptSt::new(ts, pos, delay));
+        let mut a = AttemptSt::new(ts, pos, delay);
+        // Numbered from the start, so an attempt still open when the trace
+        // ends (a hang) is "attempt N" like the others.
+        a.number = m.attempts.iter().filter(|a| a.closed).count() as u32 + 1;
+        m.attempts.push(a);
         m.attempts.last_mut().expect("just pushed")
     }
 
@@ -629,6 +696,16 @@ impl Engine {
         let Some(a) = m.cur() else { return };
         a.closed = true;
         a.end_ns = Some(ts);
+        // Without do_join's return in the trace, a CPU whose last H_JOIN
+        // came back early and that never called it again left the join only
+        // on a kernel whose code does that (5.11).
+        if self.rejoins == Some(false) {
+            for j in &a.joins {
+                if j.pending_premature && !j.in_do_join {
+                    a.unhandled_cpus.insert(j.pub_.cpu);
+                }
+            }
+        }
         if a.result.is_none() {
             a.result_inferred = true;
             a.result = match gen {
@@ -748,8 +825,17 @@ impl Engine {
         touch(m, ts, pos);
         let gen = m.gen;
         let Some(a) = m.cur() else { return };
+        let done = a.done_ns.is_some();
         if let Some(j) = a.join_mut(cpu) {
             j.left = true;
+            // do_join returned after a premature H_SUCCESS without calling
+            // H_JOIN again, while the suspend was still running: the CPU
+            // treated the stray wake-up as the end (5.11 without
+            // 274cb1ca2e7c). After the suspend ended, leaving is what every
+            // kernel does (it read `done` set).
+            if std::mem::take(&mut j.pending_premature) && !done {
+                a.unhandled_cpus.insert(cpu);
+            }
         }
         if ret != 0 {
             a.errors.push(error(ts, "do_join", ret as i64, cpu));
@@ -975,6 +1061,7 @@ impl Engine {
         touch(m, ts, pos);
         let first_attempt_pending = m.attempts.iter().all(|a| !a.closed && !a.joining());
         if retval != 0 {
+            m.vasi_unimplemented |= retval == names::H_FUNCTION;
             m.errors.push(error(ts, "H_VASI_STATE", retval, ev.cpu));
             note(&mut m.evidence, pos);
             match retval {
@@ -1071,6 +1158,7 @@ impl Engine {
             c.ret = Some(retval);
         }
         if retval != 0 {
+            m.vasi_unimplemented |= retval == names::H_FUNCTION;
             m.errors.push(error(ts, "H_VASI_SIGNAL", retval, ev.cpu));
             let mut out = Vec::new();
             run_rules(
@@ -1301,6 +1389,10 @@ impl Engine {
                 f.inconclusive = true;
                 f.inconclusive_reason = Some(reason);
             }
+            let m = f
+                .migration
+                .and_then(|id| self.migrations.get((id as usize).wrapping_sub(1)));
+            f.platform_note = rules::platform_note(&f, m, self.platform_qemu);
             let at = self.findings.partition_point(|g| g.sort_key() <= f.sort_key());
             self.findings.insert(at, f);
         }
@@ -1344,15 +1436,12 @@ fn touch(m: &mut MigrationSt, ts: u64, pos: u64) {
     let _ = pos;
 }
 
+/// The suspend is over (success or error). A CPU whose premature return is
+/// still pending is not judged here: what it does next decides (it calls
+/// H_JOIN again: handled; it leaves do_join before this point: unhandled).
 fn mark_done(a: &mut AttemptSt, ts: u64) {
-    if a.done_ns.is_some() {
-        return;
-    }
-    a.done_ns = Some(ts);
-    for j in &a.joins {
-        if j.pending_premature {
-            a.unhandled_cpus.insert(j.pub_.cpu);
-        }
+    if a.done_ns.is_none() {
+        a.done_ns = Some(ts);
     }
 }
 

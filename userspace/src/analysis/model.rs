@@ -159,6 +159,12 @@ pub struct Finding {
     /// Why it may be incomplete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inconclusive_reason: Option<String>,
+    /// Set when what the finding rests on is the platform's own answer and
+    /// the platform is not PowerVM (QEMU's pseries machine): says which
+    /// part comes from the emulator, so nobody takes it for PowerVM's
+    /// behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_note: Option<String>,
 }
 
 impl Finding {

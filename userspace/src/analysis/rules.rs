@@ -228,6 +228,7 @@ impl Draft<'_> {
             next_step: next_step.to_string(),
             inconclusive: false,
             inconclusive_reason: None,
+            platform_note: None,
         }
     }
 }
@@ -827,6 +828,39 @@ impl Rule for ConcurrentMigrations {
     }
 }
 
+// --- platform-origin notes ------------------------------------------------------------
+
+/// The platform-origin note of a finding: which part of it is the
+/// emulator's answer rather than PowerVM's. A platform that answered a VASI
+/// hcall with H_FUNCTION in the finding's migration is not PowerVM (which
+/// runs a VASI stream for every migration); QEMU's pseries machine answers
+/// H_VASI_STATE and H_VASI_SIGNAL that way, and the session may name QEMU
+/// outright (`/proc/device-tree/model`).
+pub fn platform_note(f: &Finding, m: Option<&MigrationSt>, qemu: bool) -> Option<String> {
+    let no_vasi = m.is_some_and(|m| m.vasi_unimplemented);
+    if !qemu && !no_vasi {
+        return None;
+    }
+    let who = if qemu {
+        "This recording comes from a QEMU pseries guest."
+    } else {
+        "The platform answered a VASI hcall with H_FUNCTION (not implemented), which PowerVM never does during a migration: this is an emulated platform such as QEMU's pseries machine."
+    };
+    let what = match (f.kind, f.variant.as_deref()) {
+        (FindingKind::CancelRejected, _) if m.and_then(|m| m.cancel.as_ref()).and_then(|c| c.ret) == Some(names::H_FUNCTION) => {
+            "The rejected cancel is the emulator's answer: QEMU implements no VASI stream and answers every H_VASI_SIGNAL with H_FUNCTION. The kernel's side (it sent the cancel) is real; on PowerVM the same cancel is accepted."
+        }
+        (FindingKind::PrematureJoin, _) => {
+            "QEMU's H_JOIN parks a vCPU only until its next interrupt (it is a confer-to-self), so early H_JOIN returns by the thousand are the emulator's; PowerVM holds a joined CPU until H_PROD. The kernel's handling of them (it joins again) is real."
+        }
+        (FindingKind::SuspendRetriesExhausted, _) | (FindingKind::MigrationFailed, Some("cancelled" | "failed")) => {
+            "QEMU's ibm,suspend-me answers THREADS_ACTIVE (-9005) whenever a vCPU is awake at that moment (its H_JOIN returned early), so failed attempts there are the emulator's; the kernel's retries and cancel are real."
+        }
+        _ => "Platform answers in it (hcall and RTAS results) are the emulator's, not PowerVM's; what the kernel did with them is real.",
+    };
+    Some(format!("{who} {what}"))
+}
+
 // --- events-lost (built by the engine, which merges nearby losses) ------------------------
 
 /// A new events-lost finding.
@@ -846,6 +880,7 @@ pub fn events_lost(count: u64, cpu: u32, first: u64, last: u64, pos: u64, migrat
         next_step: "Record again with a larger buffer (--buffer 64M) or leave out the busiest probes (--disable ipi.send,ipi.handle).".to_string(),
         inconclusive: false,
         inconclusive_reason: None,
+            platform_note: None,
     }
 }
 

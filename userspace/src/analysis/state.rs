@@ -337,6 +337,10 @@ pub struct MigrationSt {
     pub evidence: Vec<u64>,
     /// End of the last closed attempt (for retry delays).
     pub last_attempt_end: Option<u64>,
+    /// The platform answered a VASI hcall with H_FUNCTION: it does not
+    /// implement the VASI stream, which PowerVM always does for a
+    /// migration (QEMU's pseries machine does not).
+    pub vasi_unimplemented: bool,
 }
 
 impl MigrationSt {
@@ -370,6 +374,7 @@ impl MigrationSt {
             last_activity: ts,
             evidence: vec![pos],
             last_attempt_end: None,
+            vasi_unimplemented: false,
         }
     }
 

@@ -144,6 +144,59 @@ pub struct SessionInfo {
     /// part of the session it holds (absent in ordinary recordings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flight: Option<FlightDumpInfo>,
+    /// The kernel's CPU masks once the probes were attached: who is owed an
+    /// H_JOIN even if it says nothing before the join. Absent in recordings
+    /// made before lpmtrace kept them (the CPUs seen in events stand in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_masks: Option<CpuMasks>,
+    /// `/proc/device-tree/model` (e.g. `IBM,9080-HEX`, or `IBM pSeries
+    /// (emulated by qemu)` in a QEMU guest), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
+/// What the kernel said about its CPUs (sysfs cpulist text, e.g. `0-3,6`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuMasks {
+    /// `/sys/devices/system/cpu/online`.
+    pub online: String,
+    /// `/sys/devices/system/cpu/present`.
+    pub present: String,
+    /// `/sys/devices/system/cpu/possible`.
+    pub possible: String,
+    /// `/sys/devices/system/cpu/smt/control` (`on`, `off`, `notsupported`,
+    /// ...), when the kernel has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smt: Option<String>,
+}
+
+/// The CPUs of a sysfs cpulist (`0-3,6`); malformed parts are skipped and
+/// ranges are capped at 65536 CPUs.
+pub fn parse_cpu_list(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>(), b.trim().parse::<u32>()),
+            None => (part.parse::<u32>(), part.parse::<u32>()),
+        };
+        if let (Ok(a), Ok(b)) = (a, b) {
+            if b >= a && b < 1 << 16 {
+                out.extend(a..=b);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl SessionInfo {
+    /// The platform is QEMU's emulated pseries machine (not PowerVM).
+    pub fn platform_is_qemu(&self) -> bool {
+        self.platform
+            .as_deref()
+            .is_some_and(|p| p.to_ascii_lowercase().contains("qemu"))
+    }
 }
 
 /// The header mark of a flight-recorder dump (docs/flight-recorder.md).
@@ -179,6 +232,15 @@ pub struct FlightDumpInfo {
 }
 
 impl SessionInfo {
+    /// `(major, minor)` of the kernel release (`6.1.0-54-powerpc64le` →
+    /// `(6, 1)`), when it starts with two numbers.
+    pub fn kernel_version(&self) -> Option<(u32, u32)> {
+        let mut parts = self.kernel_release.split(|c: char| !c.is_ascii_digit());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    }
+
     /// Name of hotplug state `idx`, when the table has it.
     pub fn hotplug_state_name(&self, idx: i32) -> Option<&str> {
         self.hotplug_states
@@ -219,6 +281,47 @@ impl SessionInfo {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             ipi_detail: IpiDetail::All,
             flight: None,
+            cpu_masks: None,
+            platform: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_and_versions() {
+        assert_eq!(parse_cpu_list("0-3,6\n"), vec![0, 1, 2, 3, 6]);
+        assert_eq!(parse_cpu_list(""), Vec::<u32>::new());
+        assert_eq!(parse_cpu_list("5,x,2-1,7"), vec![5, 7]);
+        let mut s = SessionInfo::synthetic("ppc64le", 4, KernelGeneration::NewPath);
+        assert_eq!(s.kernel_version(), None);
+        s.kernel_release = "6.1.0-54-powerpc64le".into();
+        assert_eq!(s.kernel_version(), Some((6, 1)));
+        s.kernel_release = "5.11.0".into();
+        assert_eq!(s.kernel_version(), Some((5, 11)));
+        assert!(!s.platform_is_qemu());
+        s.platform = Some("IBM pSeries (emulated by qemu)".into());
+        assert!(s.platform_is_qemu());
+    }
+
+    #[test]
+    fn masks_round_trip_and_are_optional() {
+        let mut s = SessionInfo::synthetic("ppc64le", 4, KernelGeneration::NewPath);
+        s.cpu_masks = Some(CpuMasks {
+            online: "0-2".into(),
+            present: "0-3".into(),
+            possible: "0-3".into(),
+            smt: Some("notsupported".into()),
+        });
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<SessionInfo>(&json).unwrap(), s);
+        // A header written before the masks were kept reads as "unknown".
+        s.cpu_masks = None;
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("cpu_masks"));
+        assert_eq!(serde_json::from_str::<SessionInfo>(&json).unwrap().cpu_masks, None);
     }
 }

@@ -614,6 +614,7 @@ mod tests {
             next_step: String::new(),
             inconclusive: false,
             inconclusive_reason: None,
+            platform_note: None,
         }
     }
 

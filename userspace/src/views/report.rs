@@ -244,6 +244,9 @@ fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
         writeln!(out, "  {}", f.summary)?;
         writeln!(out, "  Why: {}", f.explanation)?;
         writeln!(out, "  Next: {}", f.next_step)?;
+        if let Some(p) = &f.platform_note {
+            writeln!(out, "  Platform: {p}")?;
+        }
         if let Some(r) = &f.inconclusive_reason {
             writeln!(out, "  Inconclusive: {r}")?;
         }

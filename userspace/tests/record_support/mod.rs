@@ -112,6 +112,8 @@ pub fn full_session() -> SessionInfo {
         ipi_detail: IpiDetail::Window,
         // Left out: the fixture of record_fixture was written without it.
         flight: None,
+        cpu_masks: None,
+        platform: None,
     }
 }
 

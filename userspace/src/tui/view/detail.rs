@@ -65,6 +65,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     }
     text.push(Line::raw(""));
     text.push(Line::raw(f.explanation.clone()));
+    if let Some(p) = &f.platform_note {
+        text.push(Line::styled(format!("Platform: {p}"), styles.dim));
+    }
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), text_area);
 
     let items: Vec<ListItem> = if f.evidence.is_empty() {

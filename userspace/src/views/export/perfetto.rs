@@ -330,6 +330,7 @@ impl<'a> Builder<'a> {
                 "cpus": f.cpus,
                 "inconclusive": f.inconclusive,
                 "inconclusive_reason": f.inconclusive_reason,
+                "platform_note": f.platform_note,
                 "evidence": f.evidence,
             });
             let name = format!("[{}] {}", f.severity.as_str(), f.kind.id());

@@ -483,6 +483,9 @@ fn findings(h: &mut String, list: &[Finding]) {
         if let Some(r) = &f.inconclusive_reason {
             let _ = write!(h, "<p><b>Inconclusive:</b> {}</p>", esc(r));
         }
+        if let Some(p) = &f.platform_note {
+            let _ = write!(h, "<p><b>Platform:</b> {}</p>", esc(p));
+        }
         if !f.cpus.is_empty() || !f.evidence.is_empty() {
             let ev: Vec<String> = f.evidence.iter().map(|e| format!("#{e}")).collect();
             let cpus: Vec<String> = f.cpus.iter().map(u32::to_string).collect();
