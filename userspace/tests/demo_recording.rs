@@ -75,3 +75,45 @@ fn demo_is_accepted_by_every_reader() {
         assert!(!out.stdout.is_empty());
     }
 }
+
+/// The verdict oracle (xtask/oracle, the same code `cargo xtask vm-test`
+/// runs on every guest) over the demo and its kernel log: every finding the
+/// log implies is there, none that it rules out. Before the premature-join
+/// fix the demo had ten `premature-join/unhandled` warnings on a 6.1 kernel
+/// whose log says `retrying` for each CPU.
+#[test]
+fn demo_findings_agree_with_the_kernel_log() {
+    use lpmtrace_oracle::oracle;
+    let (_, json) = report(&["--demo", "--json"]);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let info = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+        .args(["info", "--demo", "--json"])
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    let release = info["session"]["kernel_release"].as_str().unwrap();
+    let old = info["session"]["generation"].as_str() == Some("old-path");
+    let acc = oracle::account(release, old, DMESG, &oracle::ScriptLogs::default());
+    assert_eq!(acc.migrations.len(), 3, "{acc:#?}");
+    let v = oracle::judge(&acc, &report);
+    assert!(
+        v.ok(),
+        "the demo's report contradicts its kernel log:\n{}",
+        v.violations.join("\n")
+    );
+    for want in [
+        "no premature-join/unhandled on migration 1",
+        "cancel-rejected on migration 2",
+        "migration 3 (log-3) completed",
+    ] {
+        assert!(
+            v.checked.iter().any(|c| c.contains(want)),
+            "{want:?} not checked: {:#?}",
+            v.checked
+        );
+    }
+    // Every finding rests on QEMU's answers here: each says so.
+    for f in report["findings"].as_array().unwrap() {
+        assert!(f["platform_note"].as_str().is_some_and(|n| n.contains("QEMU")), "{f}");
+    }
+}

@@ -21,7 +21,7 @@ mod guest_tools;
 mod host_tool;
 mod initramfs;
 mod kernel_build;
-mod kernel_log;
+use lpmtrace_oracle::kernel_log;
 mod qmp;
 mod scenarios;
 mod util;

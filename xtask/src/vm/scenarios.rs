@@ -30,7 +30,6 @@ pub struct CheckContext<'a> {
     pub smp: u32,
     pub ic_mode: IcMode,
     /// The guest kernel (for kernel-specific expectations).
-    #[allow(dead_code)]
     pub kernel: &'a Kernel,
 }
 
@@ -399,7 +398,87 @@ fn recording(
         }
     }
     got.report = report_checks(host, v, path, &save.join(format!("{name}.report")), lpm);
+    if let Some(report) = &got.report {
+        verdict_oracle(ctx, v, report, name, &save.join(format!("{name}.oracle.txt")));
+    }
     got
+}
+
+/// When recording `name` saw events, in guest uptime seconds: from the
+/// recorder being ready (`record-start name=N … ms=M start=S`, or live's
+/// `live-start`) to its stop (`record-stop name=N … start=S` / `live how=…
+/// start=S`).
+fn recorded_window(timings: &str, name: &str) -> Option<(f64, f64)> {
+    let field = |l: &str, k: &str| -> Option<f64> {
+        l.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|x| x.parse().ok())
+    };
+    let tagged = format!(" name={name} ");
+    let start_line = timings
+        .lines()
+        .find(|l| (l.starts_with("record-start") && l.contains(&tagged)) || l.starts_with("live-start "))?;
+    let stop_line = timings
+        .lines()
+        .find(|l| (l.starts_with("record-stop") && l.contains(&tagged)) || l.starts_with("live how="))?;
+    let from = field(start_line, "start=")? + field(start_line, "ms=")? / 1000.0;
+    Some((from, field(stop_line, "start=")?))
+}
+
+/// The verdict oracle ([`lpmtrace_oracle::oracle`]): every finding the
+/// kernel's account implies is in the report, none it rules out, outcomes
+/// agree. Runs on every recording of every scenario; what it checked is
+/// saved next to the report (`host/NAME.oracle.txt`).
+fn verdict_oracle(ctx: &CheckContext, v: &mut Verdict, report: &Value, name: &str, save: &Path) {
+    use lpmtrace_oracle::oracle;
+    let o = ctx.outcome;
+    let dmesg = o.text("dmesg.txt").unwrap_or_default();
+    let release = o
+        .text("guest-info.txt")
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("kernel=").map(str::to_string)))
+        .unwrap_or_default();
+    let triggers = format!(
+        "{}{}",
+        o.text("triggers.txt").unwrap_or_default(),
+        o.text("rtas-triggers.txt").unwrap_or_default()
+    );
+    let hotplug = o.text("hotplug.txt").unwrap_or_default();
+    let acc = oracle::account(
+        &release,
+        old_path(ctx.kernel),
+        &dmesg,
+        &oracle::ScriptLogs {
+            triggers: &triggers,
+            hotplug: &hotplug,
+            recorded: recorded_window(&o.text("timings.txt").unwrap_or_default(), name),
+        },
+    );
+    let verdict = oracle::judge(&acc, report);
+    let mut text = String::new();
+    for (head, items) in [
+        ("violations", &verdict.violations),
+        ("checked", &verdict.checked),
+        ("not checked", &verdict.unchecked),
+    ] {
+        text.push_str(&format!("{head} ({}):\n", items.len()));
+        for i in items {
+            text.push_str(&format!("  {i}\n"));
+        }
+    }
+    let _ = std::fs::write(save, text);
+    v.fact(format!(
+        "oracle: {} check(s) held, {} not checked{}",
+        verdict.checked.len(),
+        verdict.unchecked.len(),
+        if verdict.unchecked.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", verdict.unchecked.join("; "))
+        }
+    ));
+    for x in verdict.violations {
+        v.failures.push(format!("oracle: {x}"));
+    }
 }
 
 /// What [`recording`] read back.
@@ -822,6 +901,16 @@ fn check_hotplug_ipi(ctx: &CheckContext) -> Result<Verdict> {
     });
     all_online_at_end(ctx, &mut v);
     check_live_output(ctx, &mut v);
+    // live --record's file: no migration, so the oracle rules out every
+    // migration finding, and counts each CPU's transitions.
+    if let (Some(host), Some(path)) = (ctx.host, ctx.outcome.files.get("ipi.lpmt")) {
+        match report_checks(host, &mut v, path, &ctx.dir.join("host/ipi.report"), None) {
+            Some(report) => verdict_oracle(ctx, &mut v, &report, "ipi", &ctx.dir.join("host/ipi.oracle.txt")),
+            None => v.failures.push("ipi.lpmt: no report".into()),
+        }
+    } else if ctx.host.is_some() {
+        v.failures.push("ipi.lpmt (live --record) did not come back".into());
+    }
     v.done()
 }
 

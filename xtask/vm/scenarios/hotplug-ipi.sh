@@ -1,5 +1,5 @@
 # hotplug-ipi: CPU hotplug and cross-CPU wake-ups (IPIs), no migration, with
-# `lpmtrace live --plain --format jsonl` watching. Run on XIVE and XICS.
+# `lpmtrace live --plain --format jsonl --record` watching. Run on XIVE and XICS.
 # live gets a generous --duration as a safety net and is stopped with SIGINT
 # once the workload is done.
 dur=$(lpmt_cmdline lpmt.live || echo 180)
@@ -8,7 +8,10 @@ lpmt_snapshot_interrupts before
 live=
 if lpmt_has_lpmtrace; then
     t0=$(lpmt_now)
-    lpmtrace live --plain --format jsonl --duration "${dur}s" > "$LPMT_OUT/live.jsonl" 2> "$LPMT_OUT/live.stderr" &
+    # --record: the host reads the same events back with `report`, for the
+    # verdict oracle and the per-CPU hotplug counts.
+    lpmtrace live --plain --format jsonl --duration "${dur}s" --record "$LPMT_OUT/ipi.lpmt" \
+        > "$LPMT_OUT/live.jsonl" 2> "$LPMT_OUT/live.stderr" &
     live=$!
     lpmt_wait_ready "$live" "$LPMT_OUT/live.stderr"
     echo "live-start how=$LPMT_READY ms=$(lpmt_ms "$t0" "$(lpmt_now)") start=$t0" >> "$LPMT_OUT/timings.txt"
@@ -38,6 +41,6 @@ if [ -n "$live" ]; then
     if lpmt_alive "$live"; then how=sigkill; kill -KILL "$live"; fi
     wait "$live"
     rc=$?
-    echo "live how=$how rc=$rc ms=$(lpmt_ms "$t0" "$(lpmt_now)")" >> "$LPMT_OUT/timings.txt"
+    echo "live how=$how rc=$rc ms=$(lpmt_ms "$t0" "$(lpmt_now)") start=$t0" >> "$LPMT_OUT/timings.txt"
     lpmt_log "live stopped ($how): rc=$rc"
 fi

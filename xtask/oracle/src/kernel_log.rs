@@ -223,6 +223,8 @@ pub struct Trigger {
     pub label: String,
     pub rc: i32,
     pub ms: u64,
+    /// When the write started (guest uptime seconds, 0 when not logged).
+    pub start: f64,
     /// `sysfs` (a write to /sys/kernel/mobility/migration) or `sys_rtas`.
     pub via: String,
     pub err: String,
@@ -243,6 +245,7 @@ pub fn parse_triggers(text: &str) -> Vec<Trigger> {
                 label: field("label"),
                 rc: field("rc").parse().unwrap_or(-1),
                 ms: field("ms").parse().unwrap_or(0),
+                start: field("start").parse().unwrap_or(0.0),
                 via: Some(field("via"))
                     .filter(|v| !v.is_empty())
                     .unwrap_or_else(|| "sysfs".into()),
@@ -262,6 +265,8 @@ pub struct HotplugOp {
     pub online: bool,
     pub rc: i32,
     pub ms: u64,
+    /// When the write started (guest uptime seconds, 0 when not logged).
+    pub start: f64,
     pub err: String,
 }
 
@@ -280,6 +285,7 @@ pub fn parse_hotplug(text: &str) -> Vec<HotplugOp> {
                 online: field("to") == "1",
                 rc: field("rc").parse().unwrap_or(-1),
                 ms: field("ms").parse().unwrap_or(0),
+                start: field("start").parse().unwrap_or(0.0),
                 err: l
                     .split_once("err=")
                     .map(|(_, e)| e.trim().to_string())
