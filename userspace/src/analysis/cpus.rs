@@ -180,7 +180,7 @@ pub struct CpuTracker {
     steps: MaskSteps,
 }
 
-/// The two cpuhp steps at which a CPU leaves or enters `cpu_online_mask`.
+/// Where a CPU crosses `cpu_online_mask` in the cpuhp state machine.
 ///
 /// A down operation runs in two parts: the CPU's own hotplug thread steps
 /// it down to `cpu:teardown` (the operation's target for that part), then
@@ -188,17 +188,17 @@ pub struct CpuTracker {
 /// `stop_machine(take_cpu_down)` → `__cpu_disable` → `set_cpu_online(cpu,
 /// false)`) and the rest down to `offline`. So the CPU is out of the online
 /// mask once the `cpu:teardown` step returns, not when its own thread's
-/// part ends. Up is the mirror: the control CPU's `cpu:bringup` step
-/// (`bringup_cpu` → `__cpu_up`) returns once the CPU has marked itself
-/// online; the CPU's own thread then steps it on to `online`.
-/// `cpuhp_exit` reports the state already stepped, so the step is
-/// identified by the exit's `idx` (the step that ran), never its `state`.
+/// part ends. Up: the CPU marks itself online in `start_secondary` and
+/// reaches `ap:online-idle` (the state just above `cpu:teardown`); only
+/// then does its own hotplug thread run the steps above it. So the first
+/// up step above `cpu:teardown` says the CPU is online (the control CPU's
+/// `cpu:bringup` step returns only after the whole up, seen on this
+/// machine's 6.18). `cpuhp_exit` reports the state already stepped, so a
+/// step is identified by its `idx`, never the exit's `state`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MaskSteps {
     /// Index of `cpu:teardown` (CPUHP_TEARDOWN_CPU).
     pub teardown: Option<i32>,
-    /// Index of `cpu:bringup` (CPUHP_BRINGUP_CPU).
-    pub bringup: Option<i32>,
 }
 
 impl MaskSteps {
@@ -206,10 +206,8 @@ impl MaskSteps {
     pub fn from_states<'a>(states: impl IntoIterator<Item = (i32, &'a str)>) -> Self {
         let mut steps = MaskSteps::default();
         for (idx, name) in states {
-            match name {
-                "cpu:teardown" => steps.teardown = Some(idx),
-                "cpu:bringup" => steps.bringup = Some(idx),
-                _ => {}
+            if name == "cpu:teardown" {
+                steps.teardown = Some(idx);
             }
         }
         steps
@@ -344,8 +342,16 @@ impl CpuTracker {
     /// A `cpuhp_enter` step. Returns true when a new down operation began.
     pub fn hotplug_enter(&mut self, cpu: u32, target: i32, idx: i32, ts: u64, pos: u64) -> bool {
         let down = idx > target;
+        let teardown = self.steps.teardown;
         let Some(c) = self.get(cpu) else { return false };
         c.hp_target = target;
+        if !down && c.state == CpuState::ComingUp && teardown.is_some_and(|t| idx > t) {
+            // The CPU's own thread runs above ap:online-idle: it is online.
+            c.state = CpuState::Online;
+            c.online_count = c.online_count.saturating_add(1);
+            self.end(cpu, ts);
+            return false;
+        }
         let running = matches!(
             (c.state, down),
             (CpuState::GoingDown, true) | (CpuState::ComingUp, false)
@@ -362,9 +368,9 @@ impl CpuTracker {
     }
 
     /// A `cpuhp_exit` of step `idx`; returns `Some(went_offline)` when the
-    /// CPU crossed the online mask. With the step names known that is the
-    /// return of `cpu:teardown` / `cpu:bringup` ([`MaskSteps`]); without
-    /// them, the operation reaching its target (`state`).
+    /// CPU crossed the online mask. With the step names known a down
+    /// crosses at the return of `cpu:teardown` ([`MaskSteps`]); without
+    /// them, the operation reaching its target (`state`) stands in.
     pub fn hotplug_exit(&mut self, cpu: u32, state: i32, idx: i32, ret: i32, ts: u64) -> Option<bool> {
         let steps = self.steps;
         let c = self.get(cpu)?;
@@ -382,7 +388,8 @@ impl CpuTracker {
         let crossed = match c.state {
             // Offline already: set_cpu_online(false) was seen first.
             CpuState::GoingDown | CpuState::Offline => steps.teardown.map_or(state == c.hp_target, |t| idx == t),
-            CpuState::ComingUp => steps.bringup.map_or(state == c.hp_target, |b| idx == b),
+            // With the step names known, up ends in hotplug_enter.
+            CpuState::ComingUp => steps.teardown.is_none() && state == c.hp_target,
             _ => state == c.hp_target,
         };
         if !crossed {

@@ -191,6 +191,12 @@ impl Engine {
         self.events
     }
 
+    /// Every CPU down/up operation so far, in start order; a down ends
+    /// when the CPU left the online mask, an up when it joined it.
+    pub fn cpu_transitions(&self) -> &[super::cpus::Transition] {
+        &self.cpus.transitions
+    }
+
     /// Feeds one event. Events must come in time order; an event older
     /// than the clock is analysed at the clock's time.
     #[inline]

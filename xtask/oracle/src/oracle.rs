@@ -113,9 +113,10 @@ pub struct Hold {
 pub struct Migration {
     /// The script's label (`smp-1`), or `log-N` without trigger logs.
     pub label: String,
-    /// Window in kernel-log seconds.
+    /// Start (script's uptime, or the first kernel line without trigger
+    /// logs) and duration in seconds.
     pub start: f64,
-    pub end_ts: f64,
+    pub duration: f64,
     pub end: End,
     /// `Partition suspend attempt N of M error` lines.
     pub failed_attempts: u32,
@@ -210,29 +211,40 @@ pub fn account(release: &str, old_path: bool, dmesg: &str, script: &ScriptLogs<'
     let mut triggers = kernel_log::parse_triggers(script.triggers);
     triggers.sort_by(|a, b| trigger_start(a).total_cmp(&trigger_start(b)));
     let hotplug = kernel_log::parse_hotplug(script.hotplug);
-    let windows: Vec<(String, f64, f64, Option<&Trigger>)> = if triggers.iter().any(|t| t.start > 0.0) {
+    // Kernel lines are placed by their printk stamp (the scheduler clock),
+    // the writes by /proc/uptime (boot time): the two differ by a fraction
+    // of a second in these guests (seen: printk ~0.15 s ahead). So a
+    // write's lines are those from its start up to the next write's start,
+    // and durations come from the script's own measurement.
+    let windows: Vec<(String, f64, f64, f64, Option<&Trigger>)> = if triggers.iter().any(|t| t.start > 0.0) {
         triggers
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(i, t)| {
+                let next = triggers.get(i + 1).map_or(f64::INFINITY, |n| n.start - WINDOW_SLACK_S);
                 (
                     t.label.clone(),
                     t.start - WINDOW_SLACK_S,
-                    t.start + t.ms as f64 / 1000.0 + WINDOW_SLACK_S,
+                    next,
+                    t.ms as f64 / 1000.0,
                     Some(t),
                 )
             })
             .collect()
     } else {
-        log_windows(&all).into_iter().map(|(l, a, b)| (l, a, b, None)).collect()
+        log_windows(&all)
+            .into_iter()
+            .map(|(l, a, b)| (l, a, b, b - a, None))
+            .collect()
     };
-    let concurrent = windows
+    let concurrent = triggers
         .windows(2)
-        .any(|w| w[1].1 + WINDOW_SLACK_S * 2.0 < w[0].2 - WINDOW_SLACK_S * 2.0);
+        .any(|w| w[1].start + WINDOW_SLACK_S < w[0].start + w[0].ms as f64 / 1000.0 - WINDOW_SLACK_S);
     let migrations = windows
         .iter()
-        .map(|(label, a, b, t)| {
-            let inside: Vec<&Line> = all.iter().filter(|l| l.ts >= *a && l.ts <= *b).collect();
-            one(label, *a, *b, &inside, *t, old_path, &hotplug)
+        .map(|(label, a, b, dur, t)| {
+            let inside: Vec<&Line> = all.iter().filter(|l| l.ts >= *a && l.ts < *b).collect();
+            one(label, *a, *dur, &inside, *t, old_path, &hotplug)
         })
         .collect();
     let mut hotplug_counts: Vec<(u32, u32, u32, bool)> = Vec::new();
@@ -302,7 +314,7 @@ fn log_windows(all: &[Line]) -> Vec<(String, f64, f64)> {
         }
     }
     if let Some(start) = open {
-        out.push((format!("log-{}", out.len() + 1), start, last));
+        out.push((format!("log-{}", out.len() + 1), start, last + 0.001));
     }
     // A cancel's rejection line lands just after the window of its last
     // attempt: extend that window to it.
@@ -312,7 +324,7 @@ fn log_windows(all: &[Line]) -> Vec<(String, f64, f64)> {
             .iter()
             .find(|l| l.ts > out[w].2 && l.ts < next && l.text.contains("H_VASI_SIGNAL error:"))
         {
-            out[w].2 = l.ts;
+            out[w].2 = l.ts + 0.001;
         }
     }
     out
@@ -321,7 +333,7 @@ fn log_windows(all: &[Line]) -> Vec<(String, f64, f64)> {
 fn one(
     label: &str,
     start: f64,
-    end_ts: f64,
+    duration: f64,
     inside: &[&Line],
     trigger: Option<&Trigger>,
     old_path: bool,
@@ -414,7 +426,7 @@ fn one(
         // held CPU's hold start is when the others joined.
         let call = first("calling ibm,suspend-me on cpu");
         let lower = holds.first().zip(call).map(|(h, c)| c - h.from);
-        (lower, Some(end_ts - start))
+        (lower, Some(duration + WINDOW_SLACK_S * 2.0))
     } else {
         let call = last("calling ibm,suspend-me on CPU");
         let wake = call.and_then(|c| {
@@ -435,17 +447,17 @@ fn one(
                 .map(|l| l.ts)
         });
         let lower = call.zip(wake).map(|(c, w)| w - c);
-        let upper = wake.map(|w| w + 0.1 - before.unwrap_or(start));
+        let upper = wake.map(|w| w + 0.1 - before.or(inside.first().map(|l| l.ts)).unwrap_or(start));
         (lower, upper)
     };
     let hotplug_overlap = hotplug.iter().any(|h| {
         let (a, b) = (h.start, h.start + h.ms as f64 / 1000.0);
-        a <= end_ts && b >= start
+        a <= start + duration + 2.0 * WINDOW_SLACK_S && b >= start
     });
     Migration {
         label: label.to_string(),
         start,
-        end_ts,
+        duration,
         end,
         failed_attempts,
         retries_exhausted,
@@ -848,7 +860,7 @@ pub fn judge(acc: &Account, report: &Value) -> Verdict {
             )),
         }
         // long-vasi-wait
-        let dur = km.end_ts - km.start;
+        let dur = km.duration;
         if dur < VASI_WAIT_S - MARGIN_S {
             rule_out(
                 &mut v,
