@@ -1464,3 +1464,93 @@ fn run_rules(cp: &Checkpoint<'_>, th: &Thresholds, out: &mut Vec<Finding>) {
         rule.check(cp, th, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::session::ProbeCoverage;
+    use crate::events::{CpuMask, IpiSendVia};
+
+    fn ev(ts: u64, cpu: u32, tid: u32, kind: EventKind) -> Event {
+        Event {
+            ts_ns: ts,
+            cpu,
+            tid,
+            kind,
+        }
+    }
+
+    fn with_ipi_hooks(hooks: &[&str]) -> SessionInfo {
+        let mut s = SessionInfo::synthetic("ppc64le", 4, KernelGeneration::NewPath);
+        s.coverage = vec![ProbeCoverage {
+            probe: "ipi.send".into(),
+            status: CoverageStatus::Attached {
+                candidate: "pseries cause_ipi (XIVE/XICS)".into(),
+                hooks: hooks.iter().map(|h| h.to_string()).collect(),
+                partial: Vec::new(),
+            },
+        }];
+        s
+    }
+
+    /// on_each_cpu to cpus 1-2 as 6.1 shows it without the ipi tracepoints:
+    /// smp_call_function_many's mask, then one cause_ipi per target.
+    fn on_each_cpu_events() -> Vec<Event> {
+        let mut mask = CpuMask([0; 4]);
+        mask.0[0] = 0b110;
+        let send = |ts, t| EventKind::IpiSend {
+            target_cpu: t,
+            callback: 0,
+            via: IpiSendVia::CauseIpi,
+        };
+        vec![
+            ev(
+                10,
+                0,
+                7,
+                EventKind::IpiSendMask {
+                    mask,
+                    callback: 0,
+                    via: IpiSendVia::CallFunctionMany,
+                },
+            ),
+            ev(11, 0, 7, send(11, 1)),
+            ev(12, 0, 7, send(12, 2)),
+        ]
+    }
+
+    #[test]
+    fn an_ipi_seen_by_both_send_hooks_counts_once() {
+        let both = with_ipi_hooks(&[
+            "kprobe:xive_cause_ipi",
+            "kprobe:icp_hv_cause_ipi",
+            "kprobe:smp_call_function_many",
+        ]);
+        let r = super::super::analyse(&both, Thresholds::default(), &on_each_cpu_events());
+        let got: Vec<(u32, u64, u64)> = r.cpus.iter().map(|c| (c.cpu, c.ipis_sent, c.ipis_received)).collect();
+        assert_eq!(got, vec![(0, 2, 0), (1, 0, 1), (2, 0, 1)]);
+        // With only smp_call_function_many attached the mask is the count.
+        let mask_only = with_ipi_hooks(&["kprobe:smp_call_function_many"]);
+        let r = super::super::analyse(&mask_only, Thresholds::default(), &on_each_cpu_events()[..1]);
+        let got: Vec<(u32, u64, u64)> = r.cpus.iter().map(|c| (c.cpu, c.ipis_sent, c.ipis_received)).collect();
+        assert_eq!(got, vec![(0, 1, 0), (1, 0, 1), (2, 0, 1)]);
+    }
+
+    #[test]
+    fn an_attempt_open_at_the_end_is_numbered_like_the_others() {
+        let s = SessionInfo::synthetic("ppc64le", 2, KernelGeneration::NewPath);
+        let join = |ts, cpu| {
+            ev(
+                ts,
+                cpu,
+                20 + cpu,
+                EventKind::HcallEnter {
+                    opcode: H_JOIN,
+                    args: [0; 3],
+                },
+            )
+        };
+        let r = super::super::analyse(&s, Thresholds::default(), &[join(10, 0), join(11, 1)]);
+        assert_eq!(r.migrations[0].attempts[0].number, 1);
+    }
+}

@@ -264,6 +264,9 @@ struct Parser {
     cpus: Option<u32>,
     missing: Vec<String>,
     token: Option<u32>,
+    release: Option<String>,
+    online: Option<String>,
+    states: Vec<crate::events::session::HotplugState>,
     thresholds: Thresholds,
     events: Vec<Event>,
     expects: Vec<Expect>,
@@ -330,6 +333,19 @@ impl Parser {
         let cpu_count = self.cpus.unwrap_or(max_cpu + 1);
         let mut session = SessionInfo::synthetic("ppc64le", cpu_count, generation);
         session.suspend_me_token = self.token;
+        if let Some(r) = &self.release {
+            session.kernel_release = r.clone();
+        }
+        session.hotplug_states = self.states.clone();
+        if let Some(online) = &self.online {
+            let all = format!("0-{}", cpu_count.saturating_sub(1));
+            session.cpu_masks = Some(crate::events::session::CpuMasks {
+                online: online.clone(),
+                present: all.clone(),
+                possible: all,
+                smt: None,
+            });
+        }
         session.coverage = PROBE_NAMES
             .iter()
             .map(|&p| ProbeCoverage {
@@ -481,6 +497,26 @@ impl Parser {
                     }
                     self.missing.push(p.to_string());
                 }
+            }
+            "release" => self.release = Some(value.to_string()),
+            "states" => {
+                for kv in value.split_whitespace() {
+                    match kv.split_once('=').map(|(i, n)| (i.parse::<i32>(), n)) {
+                        Some((Ok(idx), name)) if !name.is_empty() => {
+                            self.states.push(crate::events::session::HotplugState {
+                                idx,
+                                name: name.to_string(),
+                            })
+                        }
+                        _ => return err(line, format!("states: expected INDEX=NAME, got {kv:?}")),
+                    }
+                }
+            }
+            "online" => {
+                if crate::events::session::parse_cpu_list(value).is_empty() {
+                    return err(line, format!("online: {value:?} is not a CPU list (0-3,6)"));
+                }
+                self.online = Some(value.to_string());
             }
             "token" => match int(value).and_then(|v| u32::try_from(v).ok()) {
                 Some(t) => self.token = Some(t),
