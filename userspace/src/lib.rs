@@ -12,6 +12,8 @@
 //! - [`source`]: one ordered event stream from live capture or a file.
 //! - [`scenario`]: the text scenario format (hand-written event sequences).
 //! - [`analysis`]: the pure engine — events in, migrations and findings out.
+//! - [`outfile`]: outputs that never replace an input (or, without
+//!   `--force`, any existing file).
 //! - [`views`]: plain/JSON lines, report, doctor (and the TUI).
 //! - [`watch`]: the analysis riding along a live capture.
 //! - [`cli`]: the command line (clap) and its dispatch; man pages and
@@ -26,6 +28,7 @@ pub mod demo;
 pub mod events;
 pub mod flight;
 pub mod metrics;
+pub mod outfile;
 pub mod probes;
 pub mod record;
 pub mod scenario;

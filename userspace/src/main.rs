@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let args = match lpmtrace::demo::expand_args(std::env::args().collect()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("lpmtrace: error: cannot write the demo recording: {e}");
+            eprintln!("lpmtrace: error: cannot load the demo recording into memory: {e}");
             return ExitCode::from(2);
         }
     };

@@ -76,13 +76,14 @@ pub fn finding_line(f: &Finding) -> String {
             f.cpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
         )
     };
+    // The summary can quote the recording (a task name): escaped for stderr.
     format!(
         "FINDING [{}] {}{}{}: {}{}",
         f.severity.as_str(),
         f.kind.id(),
         f.stream_id.map(|s| format!(" stream {s:#x}")).unwrap_or_default(),
         cpus,
-        f.summary,
+        crate::views::escape::escape_line(&f.summary),
         if f.inconclusive { " (inconclusive)" } else { "" }
     )
 }

@@ -1,20 +1,10 @@
 //! `lpmtrace report` (commands/report.rs) end to end on scenarios: output,
-//! exit status per --fail-on, threshold flags. The module is compiled here
-//! against the library until the binary wires it in.
-
-// The command module refers to `crate::...`; map those paths to the library.
-pub use lpmtrace::{analysis, record, scenario, source, views};
-#[path = "../src/commands/report.rs"]
-pub mod report_command;
-pub mod commands {
-    pub use super::report_command as report;
-    pub use lpmtrace::commands::common;
-}
+//! exit status per --fail-on, threshold flags.
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use commands::report::{open_scenario, run_to, ReportArgs};
+use lpmtrace::commands::report::{open_scenario, run_to, ReportArgs};
 
 #[derive(Parser)]
 struct Cli {

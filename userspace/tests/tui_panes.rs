@@ -301,3 +301,45 @@ fn help_lists_every_key_and_coverage_lists_missing_probes() {
     let lines = screen(&mut app, 120, 40, &styles);
     assert_shows(&lines, "MISSING lpm.rtas");
 }
+
+#[test]
+fn nothing_from_a_recording_reaches_a_cell_raw() {
+    use lpmtrace::events::{Comm, EventKind};
+    let dir = TempDir::new("hostile");
+    let mut sc = lpmtrace::scenario::parse(SCENARIO).unwrap();
+    sc.session.hostname = "lpar\x1b]0;pwned\x07\x1b[2J".into();
+    sc.session.kernel_release = "6.1\u{9b}2J".into();
+    for e in &mut sc.events {
+        if let EventKind::TriggerEnter { comm, .. } = &mut e.kind {
+            *comm = Comm::from_text("dr\x1b[31mgr");
+        }
+    }
+    let path = dir.path().join("evil.lpmt");
+    let mut w = lpmtrace::record::Writer::create(&path, &sc.session, Default::default()).unwrap();
+    for ev in &sc.events {
+        w.push(ev).unwrap();
+    }
+    w.finish().unwrap();
+    let (mut app, mut drv) = replay_app(&path);
+    end(&mut app, &mut drv);
+    let styles = Styles::new(true);
+    app.refresh();
+    let (lines, buf) = render_with(100, 30, |f, _| view::draw(f, &app, &styles));
+    for cell in buf.content.iter() {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "raw control in a cell: {:?}\n{}",
+            cell.symbol(),
+            lines.join("\n")
+        );
+    }
+    assert_shows(&lines, "lpar\\x1b]0;pwned\\x07\\x1b[2J");
+    assert_shows(&lines, "6.1\\u{9b}2J");
+    assert_shows(&lines, "(dr\\x1b[31mgr)");
+    // The last guard on its own: a raw ESC put straight into a cell.
+    let (_, mut raw) = render_with(10, 1, |f, a| {
+        f.render_widget(ratatui::widgets::Paragraph::new("a\x1bb"), a)
+    });
+    view::scrub_controls(&mut raw);
+    assert!(raw.content.iter().all(|c| !c.symbol().chars().any(char::is_control)));
+}

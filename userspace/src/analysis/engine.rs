@@ -258,8 +258,8 @@ impl Engine {
             EventKind::IpiTally { sent, handled } => {
                 if let Some(c) = self.cpus.get(ev.cpu) {
                     mark_seen(c);
-                    c.ipis_sent += sent;
-                    c.ipis_handled += handled;
+                    c.ipis_sent = c.ipis_sent.saturating_add(sent);
+                    c.ipis_handled = c.ipis_handled.saturating_add(handled);
                 }
             }
             _ => self.slow(ev, ts, pos),
@@ -1498,7 +1498,7 @@ mod tests {
     fn on_each_cpu_events() -> Vec<Event> {
         let mut mask = CpuMask([0; 4]);
         mask.0[0] = 0b110;
-        let send = |ts, t| EventKind::IpiSend {
+        let send = |t| EventKind::IpiSend {
             target_cpu: t,
             callback: 0,
             via: IpiSendVia::CauseIpi,
@@ -1514,8 +1514,8 @@ mod tests {
                     via: IpiSendVia::CallFunctionMany,
                 },
             ),
-            ev(11, 0, 7, send(11, 1)),
-            ev(12, 0, 7, send(12, 2)),
+            ev(11, 0, 7, send(1)),
+            ev(12, 0, 7, send(2)),
         ]
     }
 

@@ -1,12 +1,8 @@
 //! Arguments and parsers shared by several subcommands.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
 use crate::events::{names, session::IpiDetail};
@@ -155,32 +151,6 @@ pub fn parse_u32(text: &str) -> Result<u32, String> {
         None => t.parse(),
     };
     r.map_err(|_| format!("invalid number {text:?}"))
-}
-
-/// Writes `path` through a temporary file in the same folder, renamed
-/// into place once `fill` succeeded; on failure the temporary is removed.
-pub fn write_atomically<T>(path: &Path, fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>) -> anyhow::Result<T> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let result: anyhow::Result<T> = (|| {
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut out = BufWriter::new(file);
-        let value = fill(&mut out)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("writing {}", path.display()))?;
-        file.sync_all().with_context(|| format!("writing {}", path.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::commands::report::PROGRESS_EVERY;
 use crate::events::PROBE_NAMES;
 use crate::record::{FileSource, OpenOptions, RecordError};
 use crate::source::{EventSource, SourceError};
+use crate::views::escape::{EscapeWriter, Style};
 use crate::views::event_line::{write_event, LineFormat};
 use crate::views::progress::Progress;
 
@@ -56,7 +57,7 @@ pub struct DumpSummary {
 /// Runs `lpmtrace dump` on stdout and stderr.
 pub fn run(args: &DumpArgs) -> anyhow::Result<()> {
     let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 16, EscapeWriter::new(stdout.lock(), Style::Text));
     let result = dump(args, &mut out, &mut io::stderr()).and_then(|_| Ok(out.flush()?));
     match result {
         Err(e) if is_broken_pipe(&e) => Ok(()),

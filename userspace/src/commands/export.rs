@@ -13,10 +13,11 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::analysis::{Engine, Report, Thresholds};
-use crate::commands::common::write_atomically;
+use crate::outfile::write_atomically;
 use crate::record::{FileSource, OpenOptions};
 use crate::scenario;
 use crate::source::EventSource;
+use crate::views::escape::{EscapeWriter, Style};
 use crate::views::export::{jsonl, perfetto, spans::SpanCollector, ExportFormat};
 
 /// Arguments of `lpmtrace export`.
@@ -30,9 +31,13 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "perfetto")]
     pub format: ExportFormat,
-    /// Where to write (`-` for stdout).
+    /// Where to write (`-` for stdout). An existing file is refused
+    /// unless `--force`; the input never is overwritten.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
+    /// Replace OUT if it exists (never when OUT is the input).
+    #[arg(short, long)]
+    pub force: bool,
     /// Skip damaged blocks of the recording (and say which) instead of
     /// stopping at the first.
     #[arg(long)]
@@ -110,12 +115,13 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     };
     let summary = if args.output == Path::new("-") {
         let stdout = io::stdout();
-        let mut out = BufWriter::new(stdout.lock());
+        let mut out = BufWriter::new(EscapeWriter::new(stdout.lock(), Style::Json));
         let s = export_to(args.format, source.as_mut(), watermark, &mut out)?;
         out.flush().context("writing to stdout")?;
         s
     } else {
-        write_atomically(&args.output, |out| {
+        let inputs: Vec<&Path> = args.file.iter().chain(&args.scenario).map(PathBuf::as_path).collect();
+        write_atomically(&args.output, args.force, &inputs, |out| {
             export_to(args.format, source.as_mut(), watermark, out)
         })?
     };

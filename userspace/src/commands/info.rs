@@ -16,6 +16,7 @@ use crate::events::{
 };
 use crate::record::{format_duration, format_ts, FileSource, FooterStatus, OpenOptions};
 use crate::source::EventSource;
+use crate::views::escape::{EscapeWriter, Style};
 
 /// Arguments of `lpmtrace info`.
 #[derive(Args, Debug, Clone)]
@@ -34,8 +35,8 @@ pub struct InfoArgs {
 /// Runs `lpmtrace info` on stdout.
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     let src = FileSource::open(&args.file, OpenOptions { salvage: args.salvage })?;
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let style = if args.json { Style::Json } else { Style::Text };
+    let mut out = io::BufWriter::new(EscapeWriter::new(io::stdout().lock(), style));
     let result = if args.json {
         serde_json::to_writer_pretty(&mut out, &info_json(&src))
             .map_err(io::Error::from)

@@ -11,6 +11,7 @@ use crate::analysis::Thresholds;
 use crate::capture::{Capture, Sink};
 use crate::events::{session::SessionInfo, Event};
 use crate::record::{Writer, WriterOptions};
+use crate::views::escape::{EscapeWriter, Style};
 use crate::views::event_line::{write_event, LineFormat};
 use crate::watch::{finding_line, Watch};
 
@@ -120,7 +121,16 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
     let watch = Watch::new(&session, Thresholds::default());
     let stdout = io::stdout();
     let mut sink = LineSink {
-        out: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        out: BufWriter::with_capacity(
+            1 << 16,
+            EscapeWriter::new(
+                stdout.lock(),
+                match args.format {
+                    LineFormat::Text => Style::Text,
+                    LineFormat::Jsonl => Style::Json,
+                },
+            ),
+        ),
         session,
         format: args.format,
         record,

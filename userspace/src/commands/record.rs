@@ -35,7 +35,7 @@ pub struct RecordArgs {
     #[arg(long, value_parser = parse_size)]
     pub max_size: Option<u64>,
     /// Replace an existing output file.
-    #[arg(long)]
+    #[arg(short, long)]
     pub force: bool,
     /// No status line and no summary.
     #[arg(short, long)]

@@ -14,6 +14,7 @@ use crate::commands::common::parse_duration;
 use crate::scenario;
 use crate::source::{EventSource, VecSource};
 use crate::views;
+use crate::views::escape::{EscapeWriter, Style};
 use crate::views::progress::Progress;
 
 /// Events between two progress-bar updates.
@@ -53,8 +54,13 @@ pub struct ReportArgs {
     pub json: bool,
     /// Also write a self-contained HTML page (timeline, CPU lanes,
     /// findings, coverage) for an incident ticket.
+    /// An existing file is refused unless `--force`; the input never is
+    /// overwritten.
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+    /// Replace the `--html` page if it exists (never when it is the input).
+    #[arg(short, long, requires = "html")]
+    pub force: bool,
     /// Exit with 1 when a finding at or above this severity exists.
     #[arg(long, value_enum, default_value = "critical")]
     pub fail_on: FailOn,
@@ -76,6 +82,11 @@ pub struct ReportArgs {
 }
 
 impl ReportArgs {
+    /// The files this report reads (never to be written over).
+    fn inputs(&self) -> Vec<&Path> {
+        self.file.iter().chain(&self.scenario).map(PathBuf::as_path).collect()
+    }
+
     /// The thresholds the flags select.
     pub fn thresholds(&self) -> Thresholds {
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -116,14 +127,22 @@ pub fn run_file_or_scenario(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 /// when a finding at or above `--fail-on` exists, 0 otherwise; errors are
 /// the caller's exit code 2.
 pub fn run(args: &ReportArgs, source: &mut dyn EventSource) -> anyhow::Result<ExitCode> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let style = if args.json { Style::Json } else { Style::Text };
+    let mut out = std::io::BufWriter::new(EscapeWriter::new(std::io::stdout().lock(), style));
     let code = run_to(args, source, &mut out)?;
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("writing the report")?,
+    }
     Ok(ExitCode::from(code))
 }
 
 /// [`run`] writing to `out`; returns the exit status (0 or 1).
 pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Write) -> anyhow::Result<u8> {
+    // Refused before the analysis, not after it.
+    if let Some(path) = &args.html {
+        crate::outfile::check_output(path, args.force, &args.inputs())?;
+    }
     let session = source.session().clone();
     let mut engine = Engine::new(&session, args.thresholds());
     // The page's CPU lanes need more than the analysis keeps (offline
@@ -170,7 +189,7 @@ pub fn run_to(args: &ReportArgs, source: &mut dyn EventSource, out: &mut dyn Wri
         crate::record::flight::qualify_report(&mut report, info);
     }
     if let (Some(path), Some(activity)) = (&args.html, &activity) {
-        crate::commands::common::write_atomically(path, |out| {
+        crate::outfile::write_atomically(path, args.force, &args.inputs(), |out| {
             Ok(views::html::write_html(out, &report, &session, activity)?)
         })?;
     }

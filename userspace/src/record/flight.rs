@@ -628,15 +628,8 @@ pub fn write_dump(
     plan: &DumpPlan,
     unix_secs: u64,
 ) -> Result<WriteSummary, RecordError> {
-    let mut name = dump_name(&session.hostname, unix_secs, plan.first_kind());
-    let mut n = 2;
-    while dir.join(&name).exists() {
-        let base = dump_name(&session.hostname, unix_secs, plan.first_kind());
-        name = format!("{}-{n}.{}", base.trim_end_matches(".lpmt"), super::EXTENSION);
-        n += 1;
-    }
-    let final_path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.partial"));
+    let base = dump_name(&session.hostname, unix_secs, plan.first_kind());
+    let tmp = dir.join(format!(".{base}.partial{}", std::process::id()));
     let mut session = session.clone();
     session.flight = Some(FlightDumpInfo {
         triggers: plan.triggers.iter().map(|t| t.kind.clone()).collect(),
@@ -678,13 +671,31 @@ pub fn write_dump(
             return Err(e);
         }
     };
-    std::fs::rename(&tmp, &final_path).map_err(|source| RecordError::Io {
-        path: final_path.clone(),
-        op: "rename the finished dump into place".into(),
-        source,
-    })?;
-    summary.path = final_path;
-    Ok(summary)
+    // Moved under the first free name (`-2`, `-3`, … after the base); a
+    // file that exists, or appears meanwhile, is never replaced.
+    let mut n = 1u32;
+    loop {
+        let name = match n {
+            1 => base.clone(),
+            _ => format!("{}-{n}.{}", base.trim_end_matches(".lpmt"), super::EXTENSION),
+        };
+        let final_path = dir.join(&name);
+        match crate::outfile::rename_noreplace(&tmp, &final_path) {
+            Ok(()) => {
+                summary.path = final_path;
+                return Ok(summary);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+            Err(source) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(RecordError::Io {
+                    path: final_path,
+                    op: "move the finished dump into place".into(),
+                    source,
+                });
+            }
+        }
+    }
 }
 
 /// Where the dumps go (for messages).

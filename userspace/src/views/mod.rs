@@ -1,4 +1,5 @@
 //! Views: everything that turns events, sessions and reports into output.
+pub mod escape;
 pub mod event_line;
 pub mod export;
 pub mod html;

@@ -12,6 +12,7 @@ use super::{pane, rel, Styles};
 use crate::events::session::CoverageStatus;
 use crate::tui::app::{App, Overlay};
 use crate::tui::log::line_text;
+use crate::views::escape::{escape, escape_line};
 
 /// Renders the finding overlay (nothing when the overlay is another one).
 pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
@@ -38,7 +39,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     let [text_area, ev_area, next_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(ev_rows), Constraint::Length(5)]).areas(inner);
 
-    let mut text = vec![Line::styled(f.summary.clone(), styles.title)];
+    let mut text = vec![Line::styled(escape_line(&f.summary).into_owned(), styles.title)];
     let mut facts = Vec::new();
     if let Some(m) = f.migration {
         facts.push(format!("migration #{m}"));
@@ -64,7 +65,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
         text.push(Line::styled(format!("INCONCLUSIVE: {why}"), styles.warn));
     }
     text.push(Line::raw(""));
-    text.push(Line::raw(f.explanation.clone()));
+    text.push(Line::raw(escape(&f.explanation).into_owned()));
     if let Some(p) = &f.platform_note {
         text.push(Line::styled(format!("Platform: {p}"), styles.dim));
     }
@@ -77,7 +78,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
             .iter()
             .map(|&pos| {
                 let text = match app.evidence_event(pos) {
-                    Some(ev) => format!("#{pos} {}", line_text(&ev, &app.session)),
+                    Some(ev) => format!("#{pos} {}", escape_line(&line_text(&ev, &app.session))),
                     None => format!("#{pos} (no longer in the log)"),
                 };
                 ListItem::new(Line::raw(text))

@@ -10,6 +10,7 @@ use ratatui::Frame;
 use super::{is_focused, pane, Styles};
 use crate::tui::app::{App, Focus};
 use crate::tui::log::line_text;
+use crate::views::escape::escape_line;
 
 /// Renders the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
@@ -28,7 +29,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     let mut lines: Vec<Line> = window
         .iter()
         .map(|e| {
-            let text = format!("#{} {}", e.pos, compact(&line_text(&e.event, &app.session)));
+            let text = format!(
+                "#{} {}",
+                e.pos,
+                escape_line(&compact(&line_text(&e.event, &app.session)))
+            );
             if app.log_anchor == Some(e.pos) {
                 Line::styled(text, styles.selected)
             } else if matches!(e.event.kind, crate::events::EventKind::Lost { .. }) {

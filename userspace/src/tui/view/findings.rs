@@ -11,6 +11,7 @@ use super::styles::severity_label;
 use super::{is_focused, pane, rel, Styles};
 use crate::analysis::Finding;
 use crate::tui::app::{App, Focus};
+use crate::views::escape::escape_line;
 
 /// One finding as a list line.
 pub fn finding_line<'a>(app: &App, f: &Finding, styles: &Styles) -> Line<'a> {
@@ -23,7 +24,7 @@ pub fn finding_line<'a>(app: &App, f: &Finding, styles: &Styles) -> Line<'a> {
     if let Some(m) = f.migration {
         spans.push(Span::styled(format!("#{m} "), styles.dim));
     }
-    spans.push(Span::raw(f.summary.clone()));
+    spans.push(Span::raw(escape_line(&f.summary).into_owned()));
     Line::from(spans)
 }
 

@@ -11,13 +11,19 @@ use super::Styles;
 use crate::events::session::CoverageStatus;
 use crate::record::format_duration;
 use crate::tui::app::{App, Mode};
+use crate::views::escape::escape_line;
 
 /// Renders the header.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     let s = &app.session;
     let mut first = vec![
         Span::styled(" lpmtrace ", styles.title),
-        Span::raw(format!("{} · {} · {} ", s.hostname, s.kernel_release, s.arch)),
+        Span::raw(format!(
+            "{} · {} · {} ",
+            escape_line(&s.hostname),
+            escape_line(&s.kernel_release),
+            escape_line(&s.arch)
+        )),
     ];
     match &app.mode {
         Mode::Live { ended } => {

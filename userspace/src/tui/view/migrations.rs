@@ -13,6 +13,7 @@ use super::{is_focused, pane, rel, Styles};
 use crate::analysis::rules::fmt_dur;
 use crate::analysis::{Attempt, Migration, PhaseSpan};
 use crate::tui::app::{App, Focus};
+use crate::views::escape::escape_line;
 
 /// What a phase is called on screen.
 pub fn phase_label(name: &str) -> &str {
@@ -90,7 +91,7 @@ pub fn migration_lines<'a>(app: &App, m: &Migration, styles: &Styles) -> Vec<Lin
     }
     head.push(Span::raw(format!("{} ", m.trigger)));
     if let Some(c) = &m.comm {
-        head.push(Span::raw(format!("({c}) ")));
+        head.push(Span::raw(format!("({}) ", escape_line(c))));
     }
     head.push(Span::styled(
         format!("{} {} ", m.path, rel(app, m.start_ns)),

@@ -56,6 +56,33 @@ pub fn draw(frame: &mut Frame, app: &App, styles: &Styles) {
         Overlay::Finding { .. } => detail::render(frame, overlay_area(frame.area(), 94, 90), app, styles),
         Overlay::Coverage => detail::render_coverage(frame, overlay_area(frame.area(), 90, 80), app, styles),
     }
+    scrub_controls(frame.buffer_mut());
+}
+
+/// The last guard between a recording and the terminal: ratatui copies a
+/// span's characters into cells as they are, so a control character that
+/// reached a cell through a path the panes did not escape would be sent to
+/// the terminal raw. One riding along with other text is dropped; one
+/// alone in a cell is shown as its control picture (␛ for ESC).
+pub fn scrub_controls(buf: &mut ratatui::buffer::Buffer) {
+    let bad = |c: char| c.is_control() || c == '\u{7f}';
+    for cell in buf.content.iter_mut() {
+        if !cell.symbol().chars().any(bad) {
+            continue;
+        }
+        let kept: String = cell.symbol().chars().filter(|&c| !bad(c)).collect();
+        let shown = if kept.is_empty() {
+            let c = cell.symbol().chars().next().unwrap_or(' ');
+            match u32::from(c) {
+                code @ 0..=0x1f => char::from_u32(0x2400 + code).unwrap_or('?').to_string(),
+                0x7f => "\u{2421}".to_string(),
+                _ => "\u{fffd}".to_string(),
+            }
+        } else {
+            kept
+        };
+        cell.set_symbol(&shown);
+    }
 }
 
 /// The bordered block of a pane, highlighted when focused.

@@ -1,0 +1,186 @@
+//! First contact, tried as a hostile local user would: outputs never
+//! replace an input (or, without `--force`, any file), and nothing a
+//! recording holds reaches the terminal raw. Runs the real binary.
+
+mod record_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use lpmtrace::events::{Comm, EventKind};
+use record_support::*;
+
+const HOSTILE_HOST: &str = "lpar\x1b]0;pwned\x07\x1b[2J\x1b[H";
+const HOSTILE_RELEASE: &str = "6.1.0\u{9b}2J-evil";
+const HOSTILE_COMM: &str = "d\x1b[31mmgr\r";
+
+fn lpmtrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run lpmtrace")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small valid recording at `path`.
+fn recording(path: &Path) {
+    write_file(path, &full_session(), &every_kind(1_000_000_000), small_blocks());
+}
+
+/// A recording whose strings hold terminal escape sequences.
+fn hostile_recording(path: &Path) {
+    let mut session = full_session();
+    session.hostname = HOSTILE_HOST.into();
+    session.kernel_release = HOSTILE_RELEASE.into();
+    let mut events = every_kind(1_000_000_000);
+    for e in &mut events {
+        match &mut e.kind {
+            EventKind::TriggerEnter { comm, .. } | EventKind::CpuDownEnter { comm, .. } => {
+                *comm = Comm::from_text(HOSTILE_COMM)
+            }
+            _ => {}
+        }
+    }
+    write_file(path, &session, &events, small_blocks());
+}
+
+#[test]
+fn export_and_html_never_write_over_their_input() {
+    let dir = TempDir::new("fc-input");
+    let input = dir.file("in.lpmt");
+    recording(&input);
+    let before = std::fs::read(&input).unwrap();
+    let alias = dir.file("alias.lpmt");
+    std::fs::hard_link(&input, &alias).unwrap();
+    let p = input.to_str().unwrap();
+    for out in [p, alias.to_str().unwrap()] {
+        for force in [&[][..], &["--force"][..]] {
+            let mut args = vec!["export", p, "--format", "jsonl", "-o", out];
+            args.extend(force);
+            let o = lpmtrace(&args);
+            assert_eq!(o.status.code(), Some(2), "export {args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains("refusing to write over an input"), "{}", stderr(&o));
+            let mut args = vec!["report", p, "--html", out];
+            args.extend(force);
+            let o = lpmtrace(&args);
+            assert_eq!(o.status.code(), Some(2), "report {args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains("refusing to write over an input"), "{}", stderr(&o));
+        }
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), before, "the recording is intact");
+    // Nothing but the two names of the input is left in the folder.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn an_existing_output_needs_force() {
+    let dir = TempDir::new("fc-force");
+    let input = dir.file("in.lpmt");
+    recording(&input);
+    let p = input.to_str().unwrap();
+    for (what, flag, name) in [("export", "-o", "out.json"), ("report", "--html", "page.html")] {
+        let out = dir.file(name);
+        std::fs::write(&out, b"someone's file").unwrap();
+        let o = lpmtrace(&[what, p, flag, out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("already exists") && stderr(&o).contains("--force"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), b"someone's file");
+        let o = lpmtrace(&[what, p, flag, out.to_str().unwrap(), "--force"]);
+        assert!(o.status.code().is_some_and(|c| c < 2), "{what} --force: {}", stderr(&o));
+        assert_ne!(std::fs::read(&out).unwrap(), b"someone's file");
+    }
+}
+
+fn assert_no_raw_controls(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{7f}')
+        .collect();
+    assert!(bad.is_empty(), "{what}: raw control characters {bad:?} in\n{text}");
+}
+
+#[test]
+fn nothing_from_a_recording_reaches_the_terminal_raw() {
+    let dir = TempDir::new("fc-escape");
+    let path = dir.file("evil.lpmt");
+    hostile_recording(&path);
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["info", p],
+        vec!["report", p],
+        vec!["dump", p],
+        vec!["dump", p, "--format", "jsonl"],
+        vec!["info", p, "--json"],
+        vec!["report", p, "--json"],
+        vec!["export", p, "--format", "jsonl", "-o", "-"],
+        vec!["export", p, "-o", "-"],
+    ] {
+        let o = lpmtrace(&args);
+        assert!(o.status.code().is_some_and(|c| c < 2), "{args:?}: {}", stderr(&o));
+        assert_no_raw_controls(&format!("{args:?} stdout"), &o.stdout);
+        assert_no_raw_controls(&format!("{args:?} stderr"), &o.stderr);
+        let out = String::from_utf8(o.stdout).unwrap();
+        if args.contains(&"--json") || args.contains(&"export") {
+            // Still JSON, and it still says what the recording holds.
+            let docs: Vec<serde_json::Value> = if args.contains(&"jsonl") || args[0] == "dump" {
+                out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+            } else {
+                vec![serde_json::from_str(&out).unwrap()]
+            };
+            let all = serde_json::to_string(&docs).unwrap();
+            assert!(all.contains("pwned"), "{args:?}");
+        } else if args[0] != "dump" || args.len() == 2 {
+            // Text shows the escapes, readably.
+            assert!(
+                out.contains("\\x1b") || out.contains("\\u{9b}"),
+                "{args:?} shows no escape:\n{out}"
+            );
+        }
+    }
+    // The hostile comm shows up escaped in the text dump.
+    let o = lpmtrace(&["dump", p]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("d\\x1b[31mmgr\\x0d"), "{out}");
+}
+
+#[test]
+fn the_demo_trusts_nothing_on_disk_and_leaves_nothing() {
+    let dir = TempDir::new("fc-demo");
+    // A planted file where earlier versions looked for the demo, the
+    // right size and all.
+    let planted = dir.file(&format!(
+        "lpmtrace-demo-{}-{}.lpmt",
+        env!("CARGO_PKG_VERSION"),
+        lpmtrace::demo::DEMO_RECORDING.len()
+    ));
+    let mut fake = full_session();
+    fake.hostname = "planted-host".into();
+    write_file(&planted, &fake, &every_kind(1_000_000_000), small_blocks());
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let o = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+        .args(["info", "--demo"])
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(!out.contains("planted-host"), "{out}");
+    assert!(out.contains("ppc64le"), "{out}");
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "the demo wrote into TMPDIR");
+}
