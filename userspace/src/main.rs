@@ -20,9 +20,15 @@ fn main() -> ExitCode {
     };
     match lpmtrace::cli::run(Cli::parse_from(args)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("lpmtrace: error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => match e.downcast_ref::<lpmtrace::tui::terminal::Signalled>() {
+            Some(sig) => {
+                eprintln!("lpmtrace: {sig}");
+                ExitCode::from(sig.exit_status())
+            }
+            None => {
+                eprintln!("lpmtrace: error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
     }
 }

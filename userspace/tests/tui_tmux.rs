@@ -28,7 +28,9 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
-        let socket = format!("lpmtrace-tui-test-{}", std::process::id());
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("lpmtrace-tui-test-{}-{n}", std::process::id());
         let t = Tmux {
             socket,
             target: "tui".into(),
@@ -181,6 +183,53 @@ fn replay_in_a_real_terminal() {
     t.keys(&["q"]);
     let s = t.wait_for("EXITED 0");
     assert!(!s.contains("CPU lanes"), "the alternate screen is gone:\n{s}");
+}
+
+#[test]
+fn the_terminal_comes_back_when_a_signal_ends_the_screen() {
+    require_tmux();
+    let dir = TempDir::new("tmux-sig");
+    let file = recording(dir.path());
+    for (sig, status) in [("TERM", 143), ("HUP", 129), ("INT", 130)] {
+        // `stty -a` after the exit shows whether the line discipline is
+        // back in canonical mode with echo (raw mode would say -icanon).
+        let cmd = format!(
+            "{BIN} replay {} --paused; echo EXITED $?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; sleep 30",
+            shell_quote(&file)
+        );
+        let t = Tmux::start(&cmd);
+        t.wait("the first frame", |s| s.contains("PAUSED") && s.contains("CPU lanes"));
+        let pane_pid = String::from_utf8_lossy(&t.tmux(&["display", "-p", "-t", "tui", "#{pane_pid}"]).stdout)
+            .trim()
+            .to_string();
+        let found = Command::new("pgrep")
+            .args(["-P", &pane_pid, "-x", "lpmtrace"])
+            .output()
+            .unwrap();
+        let pid = String::from_utf8_lossy(&found.stdout).trim().to_string();
+        assert!(!pid.is_empty(), "no lpmtrace under the pane's shell {pane_pid}");
+        assert!(Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap()
+            .success());
+        let s = t.wait_for(&format!("EXITED {status}"));
+        assert!(!s.contains("CPU lanes"), "SIG{sig}: the alternate screen is gone:\n{s}");
+        assert!(s.contains("lpmtrace: stopped by SIG"), "SIG{sig}: says why:\n{s}");
+        let s = t.wait("stty's answer", |s| {
+            s.lines().any(|l| l.trim() == "icanon" || l.trim() == "-icanon")
+        });
+        assert!(
+            s.lines().any(|l| l.trim() == "icanon"),
+            "SIG{sig}: the terminal is still raw:\n{s}"
+        );
+        let alt = t.tmux(&["display", "-p", "-t", "tui", "#{alternate_on}"]);
+        assert_eq!(
+            String::from_utf8_lossy(&alt.stdout).trim(),
+            "0",
+            "SIG{sig}: alternate screen"
+        );
+    }
 }
 
 #[test]

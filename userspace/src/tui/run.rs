@@ -80,6 +80,10 @@ pub fn run<B: Backend>(
     let mut rate_since = Instant::now();
     let mut rate_events = 0u64;
     loop {
+        // SIGTERM, SIGHUP: leave like `q`, so the guard restores the terminal.
+        if let Some(sig) = super::terminal::quit_signal() {
+            return Err(sig.into());
+        }
         let since_draw = last_draw.map_or(FRAME, |t| t.elapsed());
         let wait = if backlog {
             Duration::ZERO
