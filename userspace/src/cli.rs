@@ -81,6 +81,33 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
+/// An error and its causes on one line, each cause once: a cause whose
+/// text its parent already quotes (`open: No such file or directory (os
+/// error 2)`) is not repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Whether `e` is a write to a closed pipe (`| head`), anywhere in its
+/// chain: the command then ends quietly with status 0.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Runs a parsed command line. `Ok` carries the exit code (0, or 1 for
 /// findings at or above `--fail-on`); errors are the caller's exit code 2.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -103,5 +130,34 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => done(crate::commands::export::run(&args)),
         Command::Completions(args) => done(crate::commands::generate::completions(&args)),
         Command::Manpages(args) => done(crate::commands::generate::manpages(&args, command())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = anyhow::Error::new(crate::record::RecordError::Io {
+            path: "/x.lpmt".into(),
+            op: "open".into(),
+            source: io,
+        })
+        .context("reading the recording");
+        let text = error_text(&e);
+        assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
+        assert!(
+            text.starts_with("reading the recording: /x.lpmt: open: No such file"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_closed_pipe_is_found_under_context() {
+        let e = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe)).context("writing");
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
     }
 }

@@ -18,36 +18,7 @@ pub const READERS: &[&str] = &["report", "dump", "info", "replay", "export"];
 /// a shared folder, so nothing planted there can pose as the demo, and
 /// nothing is left behind.
 pub fn path() -> std::io::Result<PathBuf> {
-    memory_file("lpmtrace-demo", DEMO_RECORDING)
-}
-
-/// `bytes` as a read-only in-memory file of this process; its path.
-pub fn memory_file(name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    use std::io::Write;
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    let cname = std::ffi::CString::new(name).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: a NUL-terminated name and valid flags; the result is checked.
-    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just created and is owned by nothing else.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    file.write_all(bytes)?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: fcntl on an open descriptor of ours; the result is checked.
-    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let path = PathBuf::from(format!("/proc/self/fd/{}", file.into_raw_fd()));
-    // The descriptor stays open for the life of the process.
-    if !path.exists() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{} is not there (is /proc mounted?)", path.display()),
-        ));
-    }
-    Ok(path)
+    crate::record::spool::memory_file("lpmtrace-demo", DEMO_RECORDING)
 }
 
 /// Replaces a `--demo` argument of a reading subcommand with the demo

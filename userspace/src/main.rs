@@ -20,13 +20,15 @@ fn main() -> ExitCode {
     };
     match lpmtrace::cli::run(Cli::parse_from(args)) {
         Ok(code) => code,
+        // `lpmtrace dump FILE | head`: the reader has what it wanted.
+        Err(e) if lpmtrace::cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<lpmtrace::tui::terminal::Signalled>() {
             Some(sig) => {
                 eprintln!("lpmtrace: {sig}");
                 ExitCode::from(sig.exit_status())
             }
             None => {
-                eprintln!("lpmtrace: error: {e:#}");
+                eprintln!("lpmtrace: error: {}", lpmtrace::cli::error_text(&e));
                 ExitCode::from(2)
             }
         },

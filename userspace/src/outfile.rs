@@ -17,12 +17,26 @@ use std::path::Path;
 
 use anyhow::Context;
 
+/// What is at an output path, once [`check_output`] allowed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Nothing: the file is created.
+    New,
+    /// A regular file, to be replaced (`--force`).
+    Replace,
+    /// A device, FIFO or socket (`/dev/stdout`, `/dev/null`, a pipe): written
+    /// into as it is, never replaced.
+    Stream,
+}
+
 /// Refuses `output` when it is one of `inputs` (the same file, whatever
-/// the path: same device and inode, through links and symlinks) or, without
-/// `force`, when it exists at all.
-pub fn check_output(output: &Path, force: bool, inputs: &[&Path]) -> anyhow::Result<()> {
+/// the path: same device and inode, through links and symlinks), when it
+/// is a directory, or, without `force`, when it is an existing regular
+/// file. A device or FIFO is written into, not replaced, and needs no
+/// `--force`.
+pub fn check_output(output: &Path, force: bool, inputs: &[&Path]) -> anyhow::Result<Target> {
     let Ok(out_meta) = fs::metadata(output) else {
-        return Ok(());
+        return Ok(Target::New);
     };
     for input in inputs {
         let Ok(in_meta) = fs::metadata(input) else { continue };
@@ -34,13 +48,19 @@ pub fn check_output(output: &Path, force: bool, inputs: &[&Path]) -> anyhow::Res
             );
         }
     }
+    if out_meta.is_dir() {
+        anyhow::bail!("{}: is a directory; give a file name", output.display());
+    }
+    if !out_meta.is_file() {
+        return Ok(Target::Stream);
+    }
     if !force {
         anyhow::bail!(
             "{}: already exists; refusing to overwrite it (pass --force to replace it)",
             output.display()
         );
     }
-    Ok(())
+    Ok(Target::Replace)
 }
 
 /// Moves `from` to `to` unless `to` exists (then `AlreadyExists`).
@@ -83,7 +103,16 @@ pub fn write_atomically<T>(
     inputs: &[&Path],
     fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    check_output(path, force, inputs)?;
+    if check_output(path, force, inputs)? == Target::Stream {
+        let file = File::options()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        let value = fill(&mut out)?;
+        out.flush().with_context(|| format!("writing {}", path.display()))?;
+        return Ok(value);
+    }
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
@@ -98,8 +127,10 @@ pub fn write_atomically<T>(
         let value = fill(&mut out)?;
         let file = out.into_inner().map_err(|e| e.into_error()).context("flushing")?;
         file.sync_all().context("syncing")?;
-        // Checked again: an input may have been linked there meanwhile.
-        check_output(path, force, inputs)?;
+        // Checked again: an input (or a device) may have appeared there.
+        if check_output(path, force, inputs)? == Target::Stream {
+            anyhow::bail!("{}: became a device or FIFO while writing", path.display());
+        }
         if force {
             fs::rename(&tmp, path)
         } else {
@@ -171,6 +202,19 @@ mod tests {
         let fresh = d.path().join("fresh.json");
         write_atomically(&fresh, false, &[], |w| Ok(w.write_all(b"a")?)).unwrap();
         assert_eq!(fs::read(&fresh).unwrap(), b"a");
+    }
+
+    #[test]
+    fn a_device_is_written_into_never_replaced() {
+        let null = Path::new("/dev/null");
+        for force in [false, true] {
+            write_atomically(null, force, &[], |w| Ok(w.write_all(b"page")?)).unwrap();
+            let meta = fs::metadata(null).unwrap();
+            assert!(!meta.is_file(), "/dev/null was replaced by a file");
+        }
+        let d = dir();
+        let e = write_atomically(d.path(), true, &[], |w| Ok(w.write_all(b"x")?)).unwrap_err();
+        assert!(format!("{e:#}").contains("is a directory"), "{e:#}");
     }
 
     #[test]

@@ -184,3 +184,136 @@ fn the_demo_trusts_nothing_on_disk_and_leaves_nothing() {
         .collect();
     assert_eq!(before, after, "the demo wrote into TMPDIR");
 }
+
+#[test]
+fn a_recording_from_standard_input_or_a_pipe() {
+    let dir = TempDir::new("fc-stdin");
+    let path = dir.file("r.lpmt");
+    recording(&path);
+    let from_file = lpmtrace(&["report", path.to_str().unwrap(), "--json"]);
+    for what in ["report", "dump", "info"] {
+        let mut args = vec![what, "-"];
+        if what == "report" {
+            args.push("--json");
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+            .args(&args)
+            .stdin(std::fs::File::open(&path).unwrap())
+            .output()
+            .unwrap();
+        assert!(o.status.code().is_some_and(|c| c < 2), "{what} -: {}", stderr(&o));
+        assert!(!o.stdout.is_empty(), "{what} -: no output");
+        if what == "report" {
+            assert_eq!(o.stdout, from_file.stdout, "report - reads the same as report FILE");
+        }
+    }
+    // Through a real pipe (what `ssh lpar cat f | lpmtrace report -` is).
+    let sh = format!(
+        "cat {} | {} info - && {} info <(cat {})",
+        path.display(),
+        env!("CARGO_BIN_EXE_lpmtrace"),
+        env!("CARGO_BIN_EXE_lpmtrace"),
+        path.display()
+    );
+    let o = Command::new("bash").args(["-c", &sh]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(out.matches("lpar-07.example").count(), 2, "{out}");
+    // Garbage on stdin is an error naming standard input.
+    let o = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+        .args(["info", "-"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("standard input"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_status_0() {
+    for args in [
+        &["dump", "--demo"][..],
+        &["report", "--demo", "--fail-on", "never"][..],
+        &[
+            "report",
+            "--demo",
+            "--html",
+            "/dev/null",
+            "--force",
+            "-j",
+            "--fail-on",
+            "never",
+        ][..],
+        &["info", "--demo"][..],
+        &["export", "--demo", "--format", "jsonl", "-o", "-"][..],
+        &["completions", "bash"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the first write: every write is EPIPE.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).matches("error").count(), 0, "{args:?}: {}", stderr(&o));
+    }
+    // The report's status stays its verdict: the demo has critical findings.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lpmtrace"))
+        .args(["report", "--demo"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_error_says_each_cause_once() {
+    let o = lpmtrace(&["report", "/nonexistent/x.lpmt"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/x.lpmt"), "{err}");
+}
+
+#[test]
+fn force_never_removes_a_device_or_fifo() {
+    let dir = TempDir::new("fc-fifo");
+    let fifo = dir.file("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let opts = lpmtrace::record::WriterOptions {
+        force: true,
+        ..Default::default()
+    };
+    let e = lpmtrace::record::Writer::create(&fifo, &full_session(), opts).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the FIFO is gone"
+    );
+    // An HTML page or an export onto a device is written into it.
+    let p = dir.file("r.lpmt");
+    recording(&p);
+    let o = lpmtrace(&["export", p.to_str().unwrap(), "-o", "/dev/null", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = lpmtrace(&[
+        "report",
+        p.to_str().unwrap(),
+        "--html",
+        "/dev/null",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+}

@@ -21,7 +21,7 @@ use crate::probes::{
 #[derive(Args, Debug, Clone)]
 pub struct DoctorArgs {
     /// Print JSON instead of text.
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
     /// Only resolve against the kernel's facts; do not load or attach.
     #[arg(long)]

@@ -60,7 +60,7 @@ pub fn run(args: &DumpArgs) -> anyhow::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, EscapeWriter::new(stdout.lock(), Style::Text));
     let result = dump(args, &mut out, &mut io::stderr()).and_then(|_| Ok(out.flush()?));
     match result {
-        Err(e) if is_broken_pipe(&e) => Ok(()),
+        Err(e) if crate::cli::is_broken_pipe(&e) => Ok(()),
         other => other,
     }
 }
@@ -129,12 +129,6 @@ fn read_error(e: SourceError, salvage: bool) -> anyhow::Error {
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
-}
 
 /// True when `filter` (a probe name or a family like `ipi`) selects `probe`.
 pub fn probe_matches(filter: &str, probe: &str) -> bool {

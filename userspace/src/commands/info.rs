@@ -24,7 +24,7 @@ pub struct InfoArgs {
     /// The recording (.lpmt).
     pub file: PathBuf,
     /// Print one JSON object instead of text.
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
     /// Skip damaged blocks when the footer is missing and the blocks must
     /// be scanned.

@@ -27,7 +27,7 @@ pub struct LiveArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: LineFormat,
     /// Stop after this long (e.g. 30s, 5m, 1h).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Also record the events to this file (same events as shown).
     #[arg(long, value_name = "FILE")]
@@ -144,7 +144,7 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
     }
     let summary = match result {
         Ok(s) => s,
-        Err(e) if is_broken_pipe(&e) => return Ok(()),
+        Err(e) if crate::cli::is_broken_pipe(&e) => return Ok(()),
         Err(e) => return Err(e),
     };
     if let Err(e) = sink.out.flush() {
@@ -167,9 +167,3 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
-}

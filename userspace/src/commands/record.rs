@@ -29,7 +29,7 @@ pub struct RecordArgs {
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Stop after this long (e.g. 30s, 10m, 2h).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Stop cleanly when the file reaches this size (e.g. 100M, 2G).
     #[arg(long, value_parser = parse_size)]

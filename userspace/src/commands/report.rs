@@ -50,7 +50,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "file")]
     pub scenario: Option<PathBuf>,
     /// Print the versioned JSON document (docs/report-schema.md).
-    #[arg(long)]
+    #[arg(short, long)]
     pub json: bool,
     /// Also write a self-contained HTML page (timeline, CPU lanes,
     /// findings, coverage) for an incident ticket.

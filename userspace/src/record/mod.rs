@@ -44,6 +44,7 @@ pub mod flight;
 mod format;
 mod read_ahead;
 mod reader;
+pub mod spool;
 mod writer;
 
 pub use error::{BlockProblem, DecodeError, RecordError};

@@ -361,19 +361,42 @@ impl Counts {
 impl FileSource {
     /// Opens a recording: checks the header, then reads the footer index,
     /// or scans the blocks when the footer is missing or damaged.
+    ///
+    /// `-` reads the recording from standard input, and a pipe, FIFO or
+    /// character device (`<(ssh lpar cat f)`) is read to its end first:
+    /// both are copied into an anonymous file of this process
+    /// ([`super::spool`]), since the reader needs to seek. Messages name
+    /// them as given (`-` is `standard input`).
     pub fn open(path: &Path, opts: OpenOptions) -> Result<FileSource, RecordError> {
+        if path == Path::new("-") {
+            let name = Path::new("standard input");
+            let file = super::spool::spool(std::io::stdin().lock()).map_err(|e| io_err(name, "read", e))?;
+            return Self::from_file(file, name, opts);
+        }
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, "open", e))?;
         if meta.is_dir() {
             return Err(RecordError::IsDirectory {
                 path: path.to_path_buf(),
             });
         }
-        if !meta.is_file() {
-            return Err(RecordError::NotAFile {
-                path: path.to_path_buf(),
-            });
-        }
         let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
+        if !meta.is_file() {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            if !(t.is_fifo() || t.is_char_device() || t.is_socket()) {
+                return Err(RecordError::NotAFile {
+                    path: path.to_path_buf(),
+                });
+            }
+            let file = super::spool::spool(file).map_err(|e| io_err(path, "read", e))?;
+            return Self::from_file(file, path, opts);
+        }
+        Self::from_file(file, path, opts)
+    }
+
+    /// [`FileSource::open`] on an open, seekable file; `path` names it in
+    /// messages.
+    fn from_file(file: File, path: &Path, opts: OpenOptions) -> Result<FileSource, RecordError> {
         let len = file.metadata().map_err(|e| io_err(path, "stat", e))?.len();
         let (session, major, minor, data_start) = read_header(&file, path, len)?;
 

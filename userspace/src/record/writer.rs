@@ -142,8 +142,8 @@ fn open_new(path: &Path) -> io::Result<File> {
 
 impl Writer {
     /// Creates `path` (mode 0600, `O_CREAT|O_EXCL|O_NOFOLLOW`) and writes the
-    /// header. An existing file is an error unless `opts.force`; a directory
-    /// is always an error.
+    /// header. An existing file is an error unless `opts.force`; a directory,
+    /// device, FIFO or socket is always an error (never removed).
     pub fn create(path: &Path, session: &SessionInfo, opts: WriterOptions) -> Result<Writer, RecordError> {
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.is_dir() => {
@@ -153,6 +153,13 @@ impl Writer {
             }
             Ok(_) if !opts.force => {
                 return Err(RecordError::Exists {
+                    path: path.to_path_buf(),
+                })
+            }
+            // `--force` replaces a file or a symlink, never a device, FIFO
+            // or socket (`-o /dev/null --force` as root must not delete it).
+            Ok(m) if !(m.is_file() || m.file_type().is_symlink()) => {
+                return Err(RecordError::NotAFile {
                     path: path.to_path_buf(),
                 })
             }
