@@ -86,6 +86,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// error 2)`) is not repeated.
 pub fn error_text(e: &anyhow::Error) -> String {
     let mut out = String::new();
+    let damaged = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::record::RecordError>(),
+            Some(crate::record::RecordError::BadBlock { .. })
+        ) || matches!(
+            c.downcast_ref::<crate::source::SourceError>(),
+            Some(crate::source::SourceError::Record(
+                crate::record::RecordError::BadBlock { .. }
+            ))
+        )
+    });
     for cause in e.chain() {
         let text = cause.to_string();
         if text.is_empty() || out.contains(&text) {
@@ -95,6 +106,9 @@ pub fn error_text(e: &anyhow::Error) -> String {
             out.push_str(": ");
         }
         out.push_str(&text);
+    }
+    if damaged && !out.contains("--salvage") {
+        out.push_str(" (rerun with --salvage to skip damaged blocks)");
     }
     out
 }
@@ -124,7 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Record(args) => done(runtime()?.block_on(crate::commands::record::run(&args))),
         Command::Dump(args) => done(crate::commands::dump::run(&args)),
-        Command::Info(args) => done(crate::commands::info::run(&args)),
+        Command::Info(args) => crate::commands::info::run(&args).map(ExitCode::from),
         Command::Replay(args) => done(crate::commands::replay::run(&args)),
         Command::Report(args) => crate::commands::report::run_file_or_scenario(&args),
         Command::Export(args) => done(crate::commands::export::run(&args)),

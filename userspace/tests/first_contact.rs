@@ -317,3 +317,60 @@ fn force_never_removes_a_device_or_fifo() {
     let meta = std::fs::metadata("/dev/null").unwrap();
     assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
 }
+
+#[test]
+fn a_damaged_recording_is_said_so_everywhere_and_salvage_counts_the_loss() {
+    let dir = TempDir::new("fc-damage");
+    let good = dir.file("good.lpmt");
+    std::fs::write(&good, lpmtrace::demo::DEMO_RECORDING).unwrap();
+    let src = lpmtrace::record::FileSource::open(&good, Default::default()).unwrap();
+    let blocks = src.info().blocks.clone();
+    let b = blocks[blocks.len() / 2];
+    let mut bytes = lpmtrace::demo::DEMO_RECORDING.to_vec();
+    bytes[(b.offset + 44 + u64::from(b.stored_len) / 2) as usize] ^= 0x04;
+    let bad = dir.file("bad.lpmt");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (g, d) = (good.to_str().unwrap(), bad.to_str().unwrap());
+
+    // info reads every block: good says so, damaged exits 1 and names it.
+    let o = lpmtrace(&["info", g]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains(&format!("all {} blocks verified", blocks.len())), "{out}");
+    let o = lpmtrace(&["info", d]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains("DAMAGED: 1 of") && out.contains(&format!("offset {}", b.offset)),
+        "{out}"
+    );
+    let o = lpmtrace(&["info", d, "--no-verify"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("not verified"));
+
+    // Every reader stops with advice, and takes --salvage.
+    for args in [vec!["report", d], vec!["dump", d], vec!["export", d, "-o", "-"]] {
+        let o = lpmtrace(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("--salvage"), "{args:?}: {}", stderr(&o));
+        let mut salvaged = args.clone();
+        salvaged.extend(["--salvage"]);
+        if args[0] == "report" {
+            salvaged.extend(["--fail-on", "never"]);
+        }
+        let o = lpmtrace(&salvaged);
+        assert_eq!(o.status.code(), Some(0), "{salvaged:?}: {}", stderr(&o));
+    }
+    let o = lpmtrace(&["report", d, "--salvage", "-j", "--fail-on", "never"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("damaged-recording"), "no damaged-recording finding");
+    let lost = v["summary"]["events_lost"]
+        .as_u64()
+        .or_else(|| v["events_lost"].as_u64());
+    assert_eq!(
+        lost,
+        Some(u64::from(b.events)),
+        "the header's lost counts the block's events"
+    );
+}

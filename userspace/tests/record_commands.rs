@@ -139,7 +139,13 @@ fn dump_reports_recovery_and_damage() {
         "{msg}"
     );
     let (out, notes) = run_dump(&dump_args(&[p, "--salvage", "--format", "jsonl"]));
-    assert_eq!(out.lines().count(), events.len() - b1.events as usize);
+    // The block's events are gone; one loss record stands in their place.
+    assert_eq!(out.lines().count(), events.len() - b1.events as usize + 1);
+    let loss = out
+        .lines()
+        .find(|l| l.contains(&format!("\"cpu\":{}", lpmtrace::events::DAMAGED_BLOCK_CPU)))
+        .unwrap_or_else(|| panic!("no loss record for the block:\n{out}"));
+    assert!(loss.contains(&format!("\"count\":{}", b1.events)), "{loss}");
     assert!(
         notes.contains("salvage: skipped") && notes.contains("block 1"),
         "{notes}"

@@ -38,6 +38,20 @@ fn small_recording(dir: &TempDir) -> (Vec<u8>, Vec<Event>, Layout) {
     (std::fs::read(&path).unwrap(), events, blocks)
 }
 
+/// The loss record the reader puts in place of a skipped block.
+fn damage_loss(count: u64, first: u64, last: u64) -> Event {
+    Event {
+        ts_ns: last,
+        cpu: lpmtrace::events::DAMAGED_BLOCK_CPU,
+        tid: 0,
+        kind: lpmtrace::events::EventKind::Lost {
+            count,
+            first_ts_ns: first,
+            last_ts_ns: last,
+        },
+    }
+}
+
 fn try_read_all(path: &Path, opts: OpenOptions) -> Result<(FileSource, Vec<Event>), String> {
     let mut src = FileSource::open(path, opts).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -100,8 +114,11 @@ fn a_flipped_bit_in_a_block_names_the_block_and_salvage_recovers_the_rest() {
 
     let (src, got) = try_read_all(&path, OpenOptions { salvage: true }).unwrap();
     let b0 = blocks[0].2 as usize;
+    let b1_end = b0 + n as usize;
+    // The block's events become one loss record over its time range.
     let mut expected = events[..b0].to_vec();
-    expected.extend_from_slice(&events[b0 + n as usize..]);
+    expected.push(damage_loss(n, events[b0].ts_ns, events[b1_end - 1].ts_ns));
+    expected.extend_from_slice(&events[b1_end..]);
     assert_eq!(got, expected);
     assert_eq!(src.skipped().len(), 1);
     assert_eq!(src.skipped()[0].block, 1);
@@ -138,8 +155,12 @@ fn a_damaged_block_header_is_skipped_by_resync_with_salvage() {
     );
     let (_, got) = try_read_all(&path, OpenOptions { salvage: true }).unwrap();
     let b0 = blocks[0].2 as usize;
+    let b1_end = b0 + blocks[1].2 as usize;
+    // Its header is damaged too: the count is unknown (at least one), the
+    // time range lies between the neighbours.
     let mut expected = events[..b0].to_vec();
-    expected.extend_from_slice(&events[b0 + blocks[1].2 as usize..]);
+    expected.push(damage_loss(1, events[b0 - 1].ts_ns, events[b1_end].ts_ns));
+    expected.extend_from_slice(&events[b1_end..]);
     assert_eq!(got, expected);
 }
 
@@ -156,7 +177,11 @@ fn every_single_bit_flip_is_an_error_or_a_salvage_never_a_panic() {
             // Any outcome but a panic is acceptable; a success must not
             // invent events.
             if let Ok((_, got)) = try_read_all(&path, OpenOptions { salvage }) {
-                assert!(got.iter().all(|e| events.contains(e)), "byte {i}: invented an event");
+                let loss = |e: &Event| e.cpu == lpmtrace::events::DAMAGED_BLOCK_CPU;
+                assert!(
+                    got.iter().all(|e| events.contains(e) || (salvage && loss(e))),
+                    "byte {i}: invented an event"
+                );
             }
         }
     }
@@ -335,8 +360,11 @@ fn directories_and_unreadable_paths_are_clear_errors() {
         .to_string();
     assert!(e.contains("missing.lpmt: open: No such file or directory"), "{e}");
 
-    let e = FileSource::open(Path::new("/dev/null"), OpenOptions::default()).unwrap_err();
-    assert!(matches!(e, RecordError::NotAFile { .. }), "{e}");
+    // A device is not a recording (and /dev/zero is not read forever).
+    for dev in ["/dev/null", "/dev/zero"] {
+        let e = FileSource::open(Path::new(dev), OpenOptions::default()).unwrap_err();
+        assert!(matches!(e, RecordError::NotAFile { .. }), "{e}");
+    }
 
     // Unreadable file (only meaningful when not root: root reads anyway).
     // SAFETY: geteuid has no preconditions.
@@ -365,4 +393,65 @@ fn a_source_error_carries_the_record_error() {
     }
     // The stream goes on with the next block after an error.
     assert!(src.next_event().unwrap().is_some());
+}
+
+#[test]
+fn a_skipped_block_is_lost_to_the_analysis_and_findings_near_it_are_inconclusive() {
+    use lpmtrace::analysis::{analyse, Thresholds};
+    let dir = TempDir::new("dmg");
+    // A real migration (the demo), one block in its middle damaged.
+    let path = dir.file("demo.lpmt");
+    std::fs::write(&path, lpmtrace::demo::DEMO_RECORDING).unwrap();
+    let src = FileSource::open(&path, OpenOptions::default()).unwrap();
+    let blocks = src.info().blocks.clone();
+    let session = src.session().clone();
+    let (_, clean) = try_read_all(&path, OpenOptions::default()).unwrap();
+    let report = analyse(&session, Thresholds::default(), &clean);
+    assert_eq!(report.events_lost, 0);
+    // The block holding the first finding's time.
+    let f0 = report
+        .findings
+        .iter()
+        .find(|f| !f.inconclusive)
+        .expect("a conclusive finding");
+    let hit = blocks
+        .iter()
+        .position(|b| b.min_ts_ns <= f0.ts_ns && f0.ts_ns <= b.max_ts_ns)
+        .expect("a block covers the finding");
+    let b = blocks[hit];
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[(b.offset + 44 + u64::from(b.stored_len) / 2) as usize] ^= 0x01;
+    let bad = dir.file("bad.lpmt");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (_, got) = try_read_all(&bad, OpenOptions { salvage: true }).unwrap();
+    let damaged = analyse(&session, Thresholds::default(), &got);
+    assert_eq!(
+        damaged.events_lost,
+        u64::from(b.events),
+        "the header's lost counts the block"
+    );
+    let loss = damaged
+        .findings
+        .iter()
+        .find(|f| f.variant.as_deref() == Some("damaged-recording"))
+        .expect("an events-lost finding for the damaged block");
+    assert!(
+        loss.summary.contains("damaged block of the recording"),
+        "{}",
+        loss.summary
+    );
+    let same = damaged.findings.iter().find(|f| {
+        f.kind == f0.kind && f.ts_ns <= b.max_ts_ns && f.window_start_ns <= b.max_ts_ns && f.ts_ns >= b.min_ts_ns
+    });
+    if let Some(f) = same {
+        assert!(
+            f.inconclusive,
+            "{:?} overlaps the damaged block but is conclusive",
+            f.kind
+        );
+    }
+    assert!(
+        damaged.findings.iter().any(|f| f.inconclusive),
+        "no finding near the damaged block is marked inconclusive"
+    );
 }

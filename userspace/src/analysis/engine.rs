@@ -1283,6 +1283,14 @@ impl Engine {
                 f.inconclusive_reason = Some(reason.clone());
             }
         }
+        // A damaged block of the file is its own finding, never merged with
+        // the ring's drops.
+        if cpu == crate::events::DAMAGED_BLOCK_CPU {
+            let in_migration = self.open.first().map(|&i| self.migrations[i].id);
+            let f = rules::events_lost(count, cpu, first, last, pos, in_migration);
+            self.add_findings(vec![f]);
+            return;
+        }
         if let Some(g) = self.loss_group.as_mut() {
             if g.last.saturating_add(LOSS_MERGE_NS) >= first {
                 g.last = g.last.max(last);
@@ -1452,6 +1460,13 @@ fn mark_done(a: &mut AttemptSt, ts: u64) {
 }
 
 fn loss_reason(count: u64, cpu: u32, first: u64, last: u64) -> String {
+    if cpu == crate::events::DAMAGED_BLOCK_CPU {
+        return format!(
+            "{count} events lost in a damaged block of the recording between {} and {}",
+            rules::fmt_ts(first),
+            rules::fmt_ts(last)
+        );
+    }
     format!(
         "{count} events lost on cpu{cpu} between {} and {}",
         rules::fmt_ts(first),

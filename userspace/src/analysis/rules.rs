@@ -865,6 +865,29 @@ pub fn platform_note(f: &Finding, m: Option<&MigrationSt>, qemu: bool) -> Option
 
 /// A new events-lost finding.
 pub fn events_lost(count: u64, cpu: u32, first: u64, last: u64, pos: u64, migration: Option<u32>) -> Finding {
+    if cpu == crate::events::DAMAGED_BLOCK_CPU {
+        return Finding {
+            kind: FindingKind::EventsLost,
+            variant: Some("damaged-recording".into()),
+            severity: Severity::Warning,
+            ts_ns: first,
+            window_start_ns: first,
+            migration,
+            stream_id: None,
+            cpus: Vec::new(),
+            summary: format!(
+                "{count} events lost in a damaged block of the recording between {} and {}",
+                fmt_ts(first),
+                fmt_ts(last)
+            ),
+            explanation: "A block of the recording failed its checks (a torn write, a disk error, a truncated copy) and --salvage skipped it. Its events are missing from the analysis; findings whose time window overlaps it are marked inconclusive.".to_string(),
+            evidence: vec![pos],
+            next_step: "Look for an intact copy of the file (the flight recorder's dump, the original on the partition); `lpmtrace info FILE` lists the damaged blocks.".to_string(),
+            inconclusive: false,
+            inconclusive_reason: None,
+            platform_note: None,
+        };
+    }
     Finding {
         kind: FindingKind::EventsLost,
         variant: None,

@@ -129,7 +129,6 @@ fn read_error(e: SourceError, salvage: bool) -> anyhow::Error {
     }
 }
 
-
 /// True when `filter` (a probe name or a family like `ipi`) selects `probe`.
 pub fn probe_matches(filter: &str, probe: &str) -> bool {
     probe == filter || probe.strip_prefix(filter).is_some_and(|rest| rest.starts_with('.'))

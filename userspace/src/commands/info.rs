@@ -30,23 +30,65 @@ pub struct InfoArgs {
     /// be scanned.
     #[arg(long)]
     pub salvage: bool,
+    /// Do not read every block to verify its checksums (faster on big
+    /// files; the output then says they were not verified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
-/// Runs `lpmtrace info` on stdout.
-pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
-    let src = FileSource::open(&args.file, OpenOptions { salvage: args.salvage })?;
+/// Runs `lpmtrace info` on stdout. Returns 1 when a block is damaged (or
+/// was skipped at open), 0 otherwise.
+pub fn run(args: &InfoArgs) -> anyhow::Result<u8> {
+    let mut src = FileSource::open(&args.file, OpenOptions { salvage: args.salvage })?;
+    let verified = if args.no_verify {
+        None
+    } else {
+        Some(src.verify_blocks()?)
+    };
     let style = if args.json { Style::Json } else { Style::Text };
     let mut out = io::BufWriter::new(EscapeWriter::new(io::stdout().lock(), style));
     let result = if args.json {
-        serde_json::to_writer_pretty(&mut out, &info_json(&src))
+        let mut v = info_json(&src);
+        v["verified"] = match &verified {
+            None => Value::Null,
+            Some(damaged) => json!({"blocks": src.info().blocks.len(), "damaged": damaged}),
+        };
+        serde_json::to_writer_pretty(&mut out, &v)
             .map_err(io::Error::from)
             .and_then(|()| out.write_all(b"\n"))
     } else {
-        write_text(&mut out, &src)
+        write_text(&mut out, &src).and_then(|()| write_verification(&mut out, &src, verified.as_deref()))
     };
     match result.and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    let damaged = verified.as_ref().is_some_and(|d| !d.is_empty()) || !src.info().skipped_blocks.is_empty();
+    Ok(u8::from(damaged))
+}
+
+/// The checksum line(s) of the text output.
+fn write_verification(
+    out: &mut impl Write,
+    src: &FileSource,
+    verified: Option<&[crate::record::SkippedBlock]>,
+) -> io::Result<()> {
+    let n = src.info().blocks.len();
+    match verified {
+        None => writeln!(out, "checksums   not verified (--no-verify)"),
+        Some([]) => writeln!(out, "checksums   all {n} blocks verified"),
+        Some(damaged) => {
+            writeln!(
+                out,
+                "checksums   DAMAGED: {} of {n} blocks fail their checks (report, replay, export and dump \
+                 --salvage skip them and count their events as lost)",
+                damaged.len()
+            )?;
+            for d in damaged {
+                writeln!(out, "            {}", d.reason)?;
+            }
+            Ok(())
+        }
     }
 }
 

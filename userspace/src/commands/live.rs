@@ -166,4 +166,3 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
-

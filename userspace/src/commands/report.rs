@@ -79,6 +79,11 @@ pub struct ReportArgs {
     /// Silence after which a migration seen only through hcalls has ended.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub settle: Duration,
+    /// Skip damaged blocks of the recording (and say which) instead of
+    /// stopping at the first; their events count as lost, and findings
+    /// near them are marked inconclusive.
+    #[arg(long)]
+    pub salvage: bool,
 }
 
 impl ReportArgs {
@@ -116,11 +121,17 @@ pub fn run_file_or_scenario(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let Some(path) = &args.file else {
         anyhow::bail!("report needs a recording (FILE) or --scenario FILE");
     };
-    let mut source = crate::record::FileSource::open(path, crate::record::OpenOptions::default())?;
+    let opts = crate::record::OpenOptions { salvage: args.salvage };
+    let mut source = crate::record::FileSource::open(path, opts)?;
     if let Some(note) = source.info().recovery_note() {
         eprintln!("lpmtrace: {note}");
     }
-    run(args, &mut source)
+    let code = run(args, &mut source);
+    let at_open = source.info().skipped_blocks.len();
+    for s in source.skipped().iter().skip(at_open) {
+        eprintln!("lpmtrace: salvage: skipped {} bytes: {}", s.bytes, s.reason);
+    }
+    code
 }
 
 /// Analyses `source` and writes the report to stdout. Returns exit code 1

@@ -29,6 +29,11 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// The CPU of a [`EventKind::Lost`] record that the reader puts in place of
+/// a damaged block skipped with `--salvage`: the events it held are lost
+/// to the recording, not to one CPU's ring.
+pub const DAMAGED_BLOCK_CPU: u32 = u32::MAX;
+
 /// Whether an event marks entering a function, leaving it, or a point event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

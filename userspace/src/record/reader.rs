@@ -80,6 +80,35 @@ pub struct SkippedBlock {
     pub bytes: u64,
     /// Why.
     pub reason: String,
+    /// Events it held, when its (checksummed) header or the index says.
+    pub events: Option<u64>,
+    /// Time range its events covered: from its header or the index, else
+    /// the end of the block before it and the start of the one after.
+    pub first_ts_ns: Option<u64>,
+    /// See `first_ts_ns`.
+    pub last_ts_ns: Option<u64>,
+}
+
+impl SkippedBlock {
+    /// The loss record that stands for this block in the event stream:
+    /// its events count as lost over its time range, on
+    /// [`DAMAGED_BLOCK_CPU`](crate::events::DAMAGED_BLOCK_CPU), so the
+    /// analysis marks findings near it inconclusive. A block whose count is
+    /// unknown counts as at least one event.
+    pub fn loss_event(&self) -> Option<Event> {
+        let first = self.first_ts_ns.or(self.last_ts_ns)?;
+        let last = self.last_ts_ns.unwrap_or(first).max(first);
+        Some(Event {
+            ts_ns: last,
+            cpu: crate::events::DAMAGED_BLOCK_CPU,
+            tid: 0,
+            kind: crate::events::EventKind::Lost {
+                count: self.events.unwrap_or(1).max(1),
+                first_ts_ns: first,
+                last_ts_ns: last,
+            },
+        })
+    }
 }
 
 /// What a recording holds, from its header and footer (or a scan).
@@ -193,6 +222,11 @@ pub struct FileSource {
     skipped: Vec<SkippedBlock>,
     /// Decodes the blocks after the current one (sequential reads).
     ahead: Option<ReadAhead>,
+    /// The loss record of a block just skipped, returned next.
+    pending_loss: Option<Event>,
+    /// Blocks skipped at open (`info.skipped_blocks`) whose loss records
+    /// have been returned.
+    scan_losses_done: usize,
 }
 
 impl std::fmt::Debug for FileSource {
@@ -362,15 +396,16 @@ impl FileSource {
     /// Opens a recording: checks the header, then reads the footer index,
     /// or scans the blocks when the footer is missing or damaged.
     ///
-    /// `-` reads the recording from standard input, and a pipe, FIFO or
-    /// character device (`<(ssh lpar cat f)`) is read to its end first:
+    /// `-` reads the recording from standard input, and a pipe or FIFO
+    /// (`<(ssh lpar cat f)`) is read to its end first:
     /// both are copied into an anonymous file of this process
     /// ([`super::spool`]), since the reader needs to seek. Messages name
     /// them as given (`-` is `standard input`).
     pub fn open(path: &Path, opts: OpenOptions) -> Result<FileSource, RecordError> {
         if path == Path::new("-") {
             let name = Path::new("standard input");
-            let file = super::spool::spool(std::io::stdin().lock()).map_err(|e| io_err(name, "read", e))?;
+            let file =
+                super::spool::spool(std::io::stdin().lock(), &FILE_MAGIC).map_err(|e| io_err(name, "read", e))?;
             return Self::from_file(file, name, opts);
         }
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, "open", e))?;
@@ -383,12 +418,13 @@ impl FileSource {
         if !meta.is_file() {
             use std::os::unix::fs::FileTypeExt;
             let t = meta.file_type();
-            if !(t.is_fifo() || t.is_char_device() || t.is_socket()) {
+            // A pipe or FIFO ends; a device (/dev/zero) might not.
+            if !(t.is_fifo() || t.is_socket()) {
                 return Err(RecordError::NotAFile {
                     path: path.to_path_buf(),
                 });
             }
-            let file = super::spool::spool(file).map_err(|e| io_err(path, "read", e))?;
+            let file = super::spool::spool(file, &FILE_MAGIC).map_err(|e| io_err(path, "read", e))?;
             return Self::from_file(file, path, opts);
         }
         Self::from_file(file, path, opts)
@@ -440,6 +476,8 @@ impl FileSource {
             pos: 0,
             min_ts: None,
             ahead: None,
+            pending_loss: None,
+            scan_losses_done: 0,
         })
     }
 
@@ -467,6 +505,9 @@ impl FileSource {
         self.pos = 0;
         self.min_ts = Some(ts_ns);
         self.ahead = None;
+        self.pending_loss = None;
+        let from = self.info.blocks.get(self.next_block).map_or(u64::MAX, |b| b.offset);
+        self.scan_losses_done = self.info.skipped_blocks.iter().filter(|s| s.offset < from).count();
     }
 
     /// Byte offset the reading has reached: the end of the last block
@@ -486,6 +527,36 @@ impl FileSource {
         self.info.file_size
     }
 
+    /// Reads and checks every block of the index (checksums, decoding, the
+    /// index's counts and times) without keeping the events; returns the
+    /// damaged ones and rewinds. I/O errors other than damage end it.
+    pub fn verify_blocks(&mut self) -> Result<Vec<SkippedBlock>, RecordError> {
+        let mut damaged = Vec::new();
+        for i in 0..self.info.blocks.len() {
+            match self.load_block(i) {
+                Ok(()) => {}
+                Err(e @ RecordError::BadBlock { .. }) => {
+                    let b = self.info.blocks[i];
+                    damaged.push(SkippedBlock {
+                        block: i as u64,
+                        offset: b.offset,
+                        bytes: BLOCK_HEADER_LEN as u64 + u64::from(b.stored_len),
+                        reason: e.to_string(),
+                        events: Some(u64::from(b.events)),
+                        first_ts_ns: Some(b.min_ts_ns),
+                        last_ts_ns: Some(b.max_ts_ns),
+                    });
+                }
+                Err(e) => {
+                    self.rewind();
+                    return Err(e);
+                }
+            }
+        }
+        self.rewind();
+        Ok(damaged)
+    }
+
     /// Back to the first event, without a time filter.
     pub fn rewind(&mut self) {
         self.next_block = 0;
@@ -493,6 +564,8 @@ impl FileSource {
         self.pos = 0;
         self.min_ts = None;
         self.ahead = None;
+        self.pending_loss = None;
+        self.scan_losses_done = 0;
     }
 
     fn load_block(&mut self, i: usize) -> Result<(), RecordError> {
@@ -561,14 +634,29 @@ impl FileSource {
 
     /// The next event, or a [`RecordError`] for a damaged block. After an
     /// error the stream continues with the next block if called again.
+    ///
+    /// With salvage, a skipped block is followed by its
+    /// [loss record](SkippedBlock::loss_event), in file order.
     pub fn next_record(&mut self) -> Result<Option<Event>, RecordError> {
         loop {
+            if let Some(e) = self.pending_loss.take() {
+                return Ok(Some(e));
+            }
             if let Some(&e) = self.events.get(self.pos) {
                 self.pos += 1;
                 if self.min_ts.is_some_and(|t| e.ts_ns < t) {
                     continue;
                 }
                 return Ok(Some(e));
+            }
+            // Blocks skipped at open that lie before the next good block.
+            let next_offset = self.info.blocks.get(self.next_block).map_or(u64::MAX, |b| b.offset);
+            if let Some(s) = self.info.skipped_blocks.get(self.scan_losses_done) {
+                if s.offset < next_offset {
+                    self.scan_losses_done += 1;
+                    self.pending_loss = s.loss_event();
+                    continue;
+                }
             }
             if self.next_block >= self.info.blocks.len() {
                 return Ok(None);
@@ -579,12 +667,17 @@ impl FileSource {
                 Ok(()) => {}
                 Err(e @ RecordError::BadBlock { .. }) if self.salvage => {
                     let b = self.info.blocks[i];
-                    self.skipped.push(SkippedBlock {
+                    let skipped = SkippedBlock {
                         block: i as u64,
                         offset: b.offset,
                         bytes: BLOCK_HEADER_LEN as u64 + u64::from(b.stored_len),
                         reason: e.to_string(),
-                    });
+                        events: Some(u64::from(b.events)),
+                        first_ts_ns: Some(b.min_ts_ns),
+                        last_ts_ns: Some(b.max_ts_ns),
+                    };
+                    self.pending_loss = skipped.loss_event();
+                    self.skipped.push(skipped);
                 }
                 Err(e) => return Err(e),
             }
@@ -833,14 +926,19 @@ fn scan(file: &File, path: &Path, len: u64, data_start: u64, salvage: bool) -> R
                     problem,
                     BlockProblem::Checksum { .. } | BlockProblem::Decompress(_) | BlockProblem::Decode(_)
                 );
-                let next = if header_ok {
-                    // The length is trustworthy (checked header): the next
-                    // block follows this one.
+                let header = if header_ok {
                     let mut hb = [0u8; BLOCK_HEADER_LEN];
                     file.read_exact_at(&mut hb, off).map_err(io)?;
-                    BlockHeader::decode(&hb).ok().map(|h| off + h.total_len())
+                    BlockHeader::decode(&hb).ok()
                 } else {
-                    find_next_block(file, off + 1, len).map_err(io)?
+                    None
+                };
+                let next = match &header {
+                    // The length is trustworthy (checked header): the next
+                    // block follows this one.
+                    Some(h) => Some(off + h.total_len()),
+                    None if header_ok => None,
+                    None => find_next_block(file, off + 1, len).map_err(io)?,
                 };
                 match next {
                     // Garbage up to the end (e.g. zeros after a power cut).
@@ -869,6 +967,9 @@ fn scan(file: &File, path: &Path, len: u64, data_start: u64, salvage: bool) -> R
                                 problem,
                             }
                             .to_string(),
+                            events: header.as_ref().map(|h| u64::from(h.count)),
+                            first_ts_ns: header.as_ref().map(|h| h.min_ts),
+                            last_ts_ns: header.as_ref().map(|h| h.max_ts),
                         });
                         off = next;
                     }
@@ -876,6 +977,21 @@ fn scan(file: &File, path: &Path, len: u64, data_start: u64, salvage: bool) -> R
             }
         }
         block += 1;
+    }
+    // A block whose header was damaged too lies between its neighbours.
+    for sk in s.skipped.iter_mut().filter(|sk| sk.first_ts_ns.is_none()) {
+        sk.first_ts_ns = s
+            .blocks
+            .iter()
+            .filter(|b| b.offset < sk.offset)
+            .map(|b| b.max_ts_ns)
+            .max();
+        sk.last_ts_ns = s
+            .blocks
+            .iter()
+            .filter(|b| b.offset > sk.offset)
+            .map(|b| b.min_ts_ns)
+            .min();
     }
     Ok(s)
 }

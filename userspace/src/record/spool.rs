@@ -15,7 +15,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Copies `input` to its end into an anonymous file, positioned at 0.
-pub fn spool(mut input: impl Read) -> io::Result<File> {
+/// A stream that does not start with `magic` is not copied further than
+/// its first bytes (so the reader's error comes at once, not after
+/// `cat /dev/zero |` filled the disk).
+pub fn spool(mut input: impl Read, magic: &[u8]) -> io::Result<File> {
     let mut file = match File::options()
         .read(true)
         .write(true)
@@ -26,7 +29,20 @@ pub fn spool(mut input: impl Read) -> io::Result<File> {
         Ok(f) => f,
         Err(_) => memfd("lpmtrace-spool", false)?,
     };
-    io::copy(&mut input, &mut file)?;
+    let mut head = vec![0u8; magic.len()];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    file.write_all(&head[..got])?;
+    if head[..got] == *magic {
+        io::copy(&mut input, &mut file)?;
+    }
     file.seek(SeekFrom::Start(0))?;
     Ok(file)
 }
@@ -72,7 +88,7 @@ mod tests {
     #[test]
     fn a_stream_becomes_a_seekable_file() {
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        let mut f = spool(&data[..]).unwrap();
+        let mut f = spool(&data[..], &data[..3]).unwrap();
         let mut back = Vec::new();
         f.read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
@@ -80,6 +96,15 @@ mod tests {
         let mut one = [0u8; 1];
         f.read_exact(&mut one).unwrap();
         assert_eq!(one[0], 7);
+    }
+
+    #[test]
+    fn a_stream_without_the_magic_stops_at_its_first_bytes() {
+        let endless = std::io::repeat(0).take(1 << 40);
+        let mut f = spool(endless, b"LPMT").unwrap();
+        let mut back = Vec::new();
+        f.read_to_end(&mut back).unwrap();
+        assert_eq!(back, [0, 0, 0, 0]);
     }
 
     #[test]
