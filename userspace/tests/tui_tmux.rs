@@ -28,6 +28,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
+        Tmux::start_sized(command, 100, 30)
+    }
+
+    fn start_sized(command: &str, w: u16, h: u16) -> Tmux {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let socket = format!("lpmtrace-tui-test-{}-{n}", std::process::id());
@@ -35,7 +39,8 @@ impl Tmux {
             socket,
             target: "tui".into(),
         };
-        let out = t.tmux(&["new-session", "-d", "-x", "100", "-y", "30", "-s", "tui", command]);
+        let (w, h) = (w.to_string(), h.to_string());
+        let out = t.tmux(&["new-session", "-d", "-x", &w, "-y", &h, "-s", "tui", command]);
         assert!(
             out.status.success(),
             "tmux new-session failed: {}",
@@ -230,6 +235,42 @@ fn the_terminal_comes_back_when_a_signal_ends_the_screen() {
             "SIG{sig}: alternate screen"
         );
     }
+}
+
+#[test]
+fn the_first_screen_says_what_happened_at_80x24() {
+    require_tmux();
+    let cmd = format!("{BIN} replay --demo; echo EXITED $?; sleep 30");
+    let t = Tmux::start_sized(&cmd, 80, 24);
+    let s = t.wait("the verdict screen", |s| s.contains("PAUSED") && s.contains("worst"));
+    // Every migration's outcome and the most severe finding, on one line.
+    assert!(
+        s.contains("worst CRIT cancel-rejected #2 │ #1 COMPLETED #2 CANCEL-REJECTED #3 COMPLETED"),
+        "no outcome line:\n{s}"
+    );
+    // Opened at that finding, the Findings pane most severe first, the
+    // eleven premature-join storms as one row.
+    let rows: Vec<&str> = s.lines().collect();
+    let crit = rows
+        .iter()
+        .position(|l| l.contains("CRIT") && l.contains("cancel-rejected") && !l.contains("worst"));
+    let storm = rows.iter().position(|l| l.contains("premature-join ×"));
+    assert!(
+        crit.is_some() && storm.is_some(),
+        "grouped, sorted findings missing:\n{s}"
+    );
+    assert!(crit < storm, "the critical finding is not first:\n{s}");
+    // Esc with a filter applied clears it; only the next Esc quits.
+    t.keys(&["/"]);
+    t.wait_for("filter /");
+    t.text("cpu1");
+    t.keys(&["Enter"]);
+    t.wait_for("/cpu1");
+    t.keys(&["Escape"]);
+    let s = t.wait_for("filter cleared");
+    assert!(!s.contains("EXITED"), "Esc quit with a filter applied:\n{s}");
+    t.keys(&["Escape"]);
+    t.wait_for("EXITED 0");
 }
 
 #[test]

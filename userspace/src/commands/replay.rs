@@ -19,9 +19,14 @@ pub struct ReplayArgs {
     /// Skip damaged blocks (and say which) instead of stopping at the first.
     #[arg(long)]
     pub salvage: bool,
-    /// Start paused at the beginning (space plays).
-    #[arg(long)]
+    /// Start paused at the beginning (space plays). Without it (and
+    /// without --from-start) the screen opens paused at the most severe
+    /// finding, or at the end when there is none.
+    #[arg(long, conflicts_with = "from_start")]
     pub paused: bool,
+    /// Start playing from the beginning instead of opening at the verdict.
+    #[arg(long)]
+    pub from_start: bool,
 }
 
 /// Parses a positive, finite speed factor.
@@ -38,8 +43,28 @@ pub fn parse_speed(text: &str) -> Result<f64, String> {
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     tui::terminal::require_terminal("replay")?;
     let (mut app, mut driver) = tui::replay::open(&args.file, args.salvage, Thresholds::default(), args.speed)?;
-    app.paused = args.paused;
+    if args.paused {
+        app.paused = true;
+    } else if !args.from_start {
+        open_at_verdict(&mut app, &mut driver)?;
+    }
     tui::run_on_terminal(&mut app, &mut driver)
+}
+
+/// The first screen says what happened: paused at the most severe finding
+/// (selected), or at the end when there is none.
+pub fn open_at_verdict(app: &mut tui::app::App, driver: &mut tui::replay::ReplayDriver) -> anyhow::Result<()> {
+    use tui::run::Driver;
+    let at = app.select_most_severe();
+    let end = app.clock().map_or(0, |c| c.end_ns);
+    driver.seek(app, at.unwrap_or(end))?;
+    app.paused = true;
+    app.status = Some(match at {
+        Some(_) => "opened at the most severe finding: Enter explains it, g goes to the start, space plays".into(),
+        None => "no findings: opened at the end; g goes to the start, space plays".into(),
+    });
+    app.refresh();
+    Ok(())
 }
 
 #[cfg(test)]

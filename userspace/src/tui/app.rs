@@ -56,6 +56,11 @@ pub struct FindingKey {
     pub cpus: Vec<u32>,
 }
 
+/// Whether two findings are shown as one row of the Findings pane.
+fn same_group(a: &Finding, b: &Finding) -> bool {
+    a.severity == b.severity && a.kind == b.kind && a.variant == b.variant && a.inconclusive == b.inconclusive
+}
+
 impl FindingKey {
     /// The key of `f`.
     pub fn of(f: &Finding) -> Self {
@@ -174,6 +179,10 @@ pub struct App {
     /// Time the lanes and migrations are drawn at (frozen while a live
     /// display is paused).
     pub view_now_ns: u64,
+    /// Replay: every migration's outcome in the whole recording (the
+    /// header's summary line says how the recording ends, wherever the
+    /// position is); live: none, the engine's migrations are used.
+    pub recording_outcomes: Option<Vec<(u32, crate::analysis::Outcome)>>,
 }
 
 impl App {
@@ -219,6 +228,24 @@ impl App {
             rate: 0.0,
             status: None,
             view_now_ns: 0,
+            recording_outcomes: None,
+        }
+    }
+
+    /// Each migration's outcome for the header's summary line: the whole
+    /// recording's in replay, the engine's as they change in live.
+    pub fn outcomes(&self) -> Vec<(u32, crate::analysis::Outcome)> {
+        match &self.recording_outcomes {
+            Some(o) => o.clone(),
+            None => self.model.report.migrations.iter().map(|m| (m.id, m.outcome)).collect(),
+        }
+    }
+
+    /// The most severe finding known so far (the earliest of its severity).
+    pub fn worst_finding(&self) -> Option<&Finding> {
+        match &self.all_findings {
+            Some(all) => all.iter().min_by_key(|f| (f.severity, f.ts_ns)),
+            None => self.model.report.findings.iter().min_by_key(|f| (f.severity, f.ts_ns)),
         }
     }
 
@@ -267,9 +294,10 @@ impl App {
         };
     }
 
-    /// Findings to list, newest first. Replay: the recording's findings up
-    /// to the position (all of them at the end); live: the engine's.
-    pub fn visible_findings(&self) -> Vec<&Finding> {
+    /// Every finding known at the position, newest first. Replay: the
+    /// recording's findings up to the position (all of them at the end);
+    /// live: the engine's.
+    pub fn findings_so_far(&self) -> Vec<&Finding> {
         match (&self.all_findings, self.clock()) {
             (Some(all), Some(c)) => {
                 let at_end = c.pos_ns >= c.end_ns;
@@ -279,16 +307,56 @@ impl App {
         }
     }
 
-    /// Index of the selected finding in [`App::visible_findings`].
+    /// The Findings pane's rows: most severe first, newest first within a
+    /// severity, and identical findings (same severity, kind, variant and
+    /// conclusiveness: eleven premature-join storms over three
+    /// migrations) as one row, the newest standing for them, with their
+    /// count.
+    pub fn finding_groups(&self) -> Vec<(&Finding, usize)> {
+        let mut groups: Vec<(&Finding, usize)> = Vec::new();
+        for f in self.findings_so_far() {
+            match groups.iter_mut().find(|(g, _)| same_group(g, f)) {
+                Some((_, n)) => *n += 1,
+                None => groups.push((f, 1)),
+            }
+        }
+        groups.sort_by_key(|(f, _)| f.severity);
+        groups
+    }
+
+    /// Selects the most severe finding of the recording (the earliest of
+    /// its severity) and focuses the Findings pane; its time, if any.
+    pub fn select_most_severe(&mut self) -> Option<u64> {
+        let all = self.all_findings.as_ref()?;
+        let f = all.iter().min_by_key(|f| (f.severity, f.ts_ns))?;
+        let ts = f.ts_ns;
+        self.finding_sel = Some(FindingKey::of(f));
+        self.focus = Focus::Findings;
+        Some(ts)
+    }
+
+    /// One finding per row of the Findings pane (see [`App::finding_groups`]).
+    pub fn visible_findings(&self) -> Vec<&Finding> {
+        self.finding_groups().into_iter().map(|(f, _)| f).collect()
+    }
+
+    /// Index of the selected finding's row in [`App::visible_findings`]
+    /// (the row of its group when another finding stands for it).
     pub fn selected_finding_index(&self) -> Option<usize> {
         let list = self.visible_findings();
         if list.is_empty() {
             return None;
         }
-        match &self.finding_sel {
-            Some(k) => Some(list.iter().position(|f| k.is(f)).unwrap_or(0)),
-            None => Some(0),
+        let Some(k) = &self.finding_sel else { return Some(0) };
+        if let Some(i) = list.iter().position(|f| k.is(f)) {
+            return Some(i);
         }
+        let member = self.findings_so_far().into_iter().find(|f| k.is(f));
+        Some(
+            member
+                .and_then(|m| list.iter().position(|f| same_group(f, m)))
+                .unwrap_or(0),
+        )
     }
 
     /// The selected finding.
@@ -321,6 +389,13 @@ impl App {
         }
         match action {
             Action::Quit => return Effect::Quit,
+            // Esc never quits while something is open or filtered.
+            Action::Back if self.overlay != Overlay::None => self.overlay = Overlay::None,
+            Action::Back if !self.filter.is_empty() => {
+                self.set_filter("");
+                self.status = Some("filter cleared (Esc again quits)".into());
+            }
+            Action::Back => return Effect::Quit,
             Action::Close => self.overlay = Overlay::None,
             Action::TogglePause => self.toggle_pause(),
             Action::Seek(secs) => return self.seek_by(secs),
@@ -829,5 +904,57 @@ mod tests {
         assert_eq!(app.overlay, Overlay::Help);
         app.apply(Action::Close);
         assert_eq!(app.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn esc_closes_then_clears_the_filter_then_quits() {
+        let mut app = replay_app();
+        app.overlay = Overlay::Help;
+        assert_eq!(app.apply(Action::Back), Effect::None);
+        assert_eq!(app.overlay, Overlay::None);
+        app.set_filter("cpu1");
+        assert_eq!(app.apply(Action::Back), Effect::None, "Esc quit with a filter applied");
+        assert!(app.filter.is_empty());
+        assert_eq!(app.apply(Action::Back), Effect::Quit);
+    }
+
+    #[test]
+    fn identical_findings_are_one_row_and_the_most_severe_comes_first() {
+        let mut app = replay_app();
+        let mut all = Vec::new();
+        for i in 0..11u64 {
+            let mut f = finding(1_000_000_000 + i, FindingKind::PrematureJoin, vec![]);
+            f.variant = Some("storm".into());
+            f.migration = Some(1 + (i % 3) as u32);
+            all.push(f);
+        }
+        let mut crit = finding(500_000_000, FindingKind::CancelRejected, vec![]);
+        crit.severity = Severity::Critical;
+        all.push(crit);
+        all.push(finding(9_000_000_000, FindingKind::MigrationFailed, vec![]));
+        all.sort_by_key(|f| f.ts_ns);
+        app.all_findings = Some(all);
+        app.apply(Action::End);
+        if let Mode::Replay { clock, .. } = &mut app.mode {
+            clock.pos_ns = clock.end_ns;
+        }
+        let groups: Vec<(FindingKind, usize)> = app.finding_groups().iter().map(|(f, n)| (f.kind, *n)).collect();
+        assert_eq!(
+            groups,
+            vec![
+                (FindingKind::CancelRejected, 1),
+                (FindingKind::MigrationFailed, 1),
+                (FindingKind::PrematureJoin, 11)
+            ]
+        );
+        assert_eq!(app.findings_so_far().len(), 13);
+        // A grouped-away member selects its group's row.
+        let member = app
+            .findings_so_far()
+            .into_iter()
+            .find(|f| f.ts_ns == 1_000_000_003)
+            .unwrap();
+        app.finding_sel = Some(FindingKey::of(member));
+        assert_eq!(app.selected_finding_index(), Some(2));
     }
 }

@@ -12,6 +12,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 pub enum Action {
     /// Leave the program.
     Quit,
+    /// Esc on the main screen: clear an applied filter, or else quit.
+    Back,
     /// Close the overlay (help, detail, coverage).
     Close,
     /// Pause or resume (replay: the clock; live: the display).
@@ -75,7 +77,10 @@ pub enum InputMode {
 
 /// Every binding as (keys, meaning), in the order the help shows them.
 pub const KEYS: &[(&str, &str)] = &[
-    ("q, Esc", "quit (Esc first closes an overlay or the filter editor)"),
+    (
+        "q, Esc",
+        "quit (Esc first closes an overlay, the filter editor, then clears the filter)",
+    ),
     ("Ctrl-C", "quit from anywhere"),
     (
         "space",
@@ -123,7 +128,8 @@ pub fn map_key(key: KeyEvent, mode: InputMode) -> Option<Action> {
     let shift = key.modifiers.contains(KeyModifiers::SHIFT);
     let action = match key.code {
         KeyCode::Esc if mode == InputMode::Overlay => Action::Close,
-        KeyCode::Esc | KeyCode::Char('q') => Action::Quit,
+        KeyCode::Esc => Action::Back,
+        KeyCode::Char('q') => Action::Quit,
         KeyCode::Char('?') if mode == InputMode::Overlay => Action::Close,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char(' ') => Action::TogglePause,
@@ -166,7 +172,7 @@ mod tests {
     fn normal_keys_map_to_actions() {
         let n = InputMode::Normal;
         assert_eq!(map_key(key(KeyCode::Char('q')), n), Some(Action::Quit));
-        assert_eq!(map_key(key(KeyCode::Esc), n), Some(Action::Quit));
+        assert_eq!(map_key(key(KeyCode::Esc), n), Some(Action::Back));
         assert_eq!(map_key(key(KeyCode::Char(' ')), n), Some(Action::TogglePause));
         assert_eq!(map_key(key(KeyCode::Left), n), Some(Action::Seek(-1)));
         assert_eq!(map_key(key(KeyCode::Right), n), Some(Action::Seek(1)));

@@ -74,6 +74,7 @@ pub fn open(path: &Path, salvage: bool, thresholds: Thresholds, speed: f64) -> a
         start_ns: start,
         end_ns: last.unwrap_or(start),
     };
+    let outcomes = report.migrations.iter().map(|m| (m.id, m.outcome)).collect();
     let mut app = App::replay(
         session,
         thresholds,
@@ -82,6 +83,7 @@ pub fn open(path: &Path, salvage: bool, thresholds: Thresholds, speed: f64) -> a
         report.findings,
         evidence,
     );
+    app.recording_outcomes = Some(outcomes);
     app.status = note.map(|n| format!("{}: {n}", path.display()));
     let mut driver = ReplayDriver {
         source,

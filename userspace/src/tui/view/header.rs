@@ -31,6 +31,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
                 " LIVE ",
                 styles.good.add_modifier(ratatui::style::Modifier::REVERSED),
             ));
+            push_paused(&mut first, app, styles);
             if let Some(why) = ended {
                 first.push(Span::styled(format!(" capture ended: {why}"), styles.warn));
             }
@@ -40,6 +41,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
                 " REPLAY ",
                 styles.current.add_modifier(ratatui::style::Modifier::REVERSED),
             ));
+            push_paused(&mut first, app, styles);
             let speed = if clock.speed >= 1.0 {
                 format!("{}x", clock.speed)
             } else {
@@ -56,13 +58,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
                 first.push(Span::styled(" END", styles.dim));
             }
         }
-    }
-    if app.paused {
-        first.push(Span::raw(" "));
-        first.push(Span::styled(
-            " PAUSED ",
-            styles.warn.add_modifier(ratatui::style::Modifier::REVERSED),
-        ));
     }
     if let Mode::Replay { file, .. } = &app.mode {
         first.push(Span::styled(format!("  {file}"), styles.dim));
@@ -98,7 +93,66 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     } else if total > 0 {
         second.push(Span::styled("  (p)", styles.dim));
     }
-    let findings = app.visible_findings().len();
+    let findings = app.findings_so_far().len();
     second.push(Span::raw(format!("  findings {findings}")));
-    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), area);
+    let third = summary_line(app, styles);
+    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second), third]), area);
+}
+
+/// The PAUSED badge, next to the mode so that 80 columns still show it.
+fn push_paused(line: &mut Vec<Span<'_>>, app: &App, styles: &Styles) {
+    if app.paused {
+        line.push(Span::raw(" "));
+        line.push(Span::styled(
+            " PAUSED ",
+            styles.warn.add_modifier(ratatui::style::Modifier::REVERSED),
+        ));
+    }
+}
+
+/// What happened, in one line: each migration's outcome (counted when
+/// there are many) and the most severe finding.
+pub fn summary_line<'a>(app: &App, styles: &Styles) -> Line<'a> {
+    let outcomes = app.outcomes();
+    // The worst finding first: at 80 columns the tail is what gets cut.
+    let mut spans = vec![Span::styled(" worst ", styles.dim)];
+    match app.worst_finding() {
+        Some(f) => {
+            spans.push(Span::styled(
+                format!("{} ", super::styles::severity_label(f.severity)),
+                styles.severity(f.severity),
+            ));
+            let at = f.migration.map(|m| format!(" #{m}")).unwrap_or_default();
+            spans.push(Span::raw(format!("{}{at}", f.kind.id())));
+        }
+        None => spans.push(Span::styled("no findings", styles.dim)),
+    }
+    spans.push(Span::styled(" │ ", styles.dim));
+    if outcomes.is_empty() {
+        spans.push(Span::styled("no migration", styles.dim));
+    } else if outcomes.len() <= 4 {
+        for (i, (id, o)) in outcomes.iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw(" "));
+            }
+            spans.push(Span::raw(format!("#{id} ")));
+            spans.push(Span::styled(o.as_str().to_uppercase(), styles.outcome(*o)));
+        }
+    } else {
+        let mut counts: Vec<(crate::analysis::Outcome, usize)> = Vec::new();
+        for (_, o) in &outcomes {
+            match counts.iter_mut().find(|(c, _)| c == o) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*o, 1)),
+            }
+        }
+        spans.push(Span::raw(format!("{} migrations: ", outcomes.len())));
+        for (i, (o, n)) in counts.iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw(", "));
+            }
+            spans.push(Span::styled(format!("{n} {}", o.as_str()), styles.outcome(*o)));
+        }
+    }
+    Line::from(spans)
 }

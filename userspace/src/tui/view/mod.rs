@@ -36,7 +36,7 @@ pub use styles::Styles;
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, styles: &Styles) {
     let [head, body, foot] =
-        Layout::vertical([Constraint::Length(2), Constraint::Min(6), Constraint::Length(1)]).areas(frame.area());
+        Layout::vertical([Constraint::Length(3), Constraint::Min(6), Constraint::Length(1)]).areas(frame.area());
     header::render(frame, head, app, styles);
     let [top, lanes, log] = Layout::vertical([
         Constraint::Percentage(38),
