@@ -15,8 +15,9 @@ use serde_json::Value;
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 2400;
 
-fn tmp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lpmtrace-html-test-{}", std::process::id()));
+/// A folder per test: tests run in parallel and each removes its own.
+fn tmp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lpmtrace-html-test-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -135,7 +136,7 @@ fn unescape(s: &str) -> String {
 
 #[test]
 fn demo_page_renders_in_headless_chromium() {
-    let dir = tmp_dir();
+    let dir = tmp_dir("demo");
     let page = dir.join("demo.html");
     let (code, html) = write_page(&["--demo"], &page);
     assert_eq!(code, Some(1), "exit status as report without --html (critical finding)");
@@ -240,7 +241,7 @@ fn demo_page_renders_in_headless_chromium() {
 
 #[test]
 fn a_scenario_page_marks_lost_events() {
-    let dir = tmp_dir();
+    let dir = tmp_dir("lost");
     let scn = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/lost-in-migration.scn");
     let page = dir.join("lost.html");
     let (_, html) = write_page(&["--scenario", scn.to_str().unwrap()], &page);

@@ -76,12 +76,19 @@ pub fn write_text(out: &mut dyn Write, report: &Report, session: &SessionInfo) -
         session.cpu_count
     )?;
     let span = match (report.first_ts_ns, report.last_ts_ns) {
-        (Some(a), Some(b)) => format!(
-            " over {} ({} .. {})",
-            fmt_dur(b.saturating_sub(a)),
-            fmt_ts(a),
-            fmt_ts(b)
-        ),
+        (Some(a), Some(b)) => {
+            let off = session.clock_to_wall_offset_ns;
+            let wall = match (utc(a, off), utc(b, off)) {
+                (Some(x), Some(y)) => format!("{x} .. {y}, "),
+                _ => String::new(),
+            };
+            format!(
+                " over {} ({wall}boot {} .. {}; times below are since the first event)",
+                fmt_dur(b.saturating_sub(a)),
+                fmt_ts(a),
+                fmt_ts(b)
+            )
+        }
         _ => String::new(),
     };
     writeln!(
@@ -100,14 +107,51 @@ pub fn write_text(out: &mut dyn Write, report: &Report, session: &SessionInfo) -
     if report.migrations.is_empty() {
         writeln!(out, "No migration in this trace.")?;
     }
+    let clock = Clock::of(report, session);
     for m in &report.migrations {
-        write_migration(out, m)?;
+        write_migration(out, m, &clock)?;
         writeln!(out)?;
     }
-    write_findings(out, &report.findings)
+    write_findings(out, &report.findings, &clock)
 }
 
-fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
+/// The times an SRE can use: since the recording's first event, and UTC
+/// (what the HMC and `lslparmigr` log), with the kernel's own clock last.
+struct Clock {
+    first_ns: u64,
+    /// Boot clock to Unix time, from the session (0: unknown, e.g. a
+    /// scenario).
+    wall_offset_ns: i64,
+}
+
+impl Clock {
+    fn of(report: &Report, session: &SessionInfo) -> Self {
+        Clock {
+            first_ns: report.first_ts_ns.unwrap_or(0),
+            wall_offset_ns: session.clock_to_wall_offset_ns,
+        }
+    }
+
+    /// `+5.160s (2026-12-01T10:00:05.160Z, boot 1003.160000000)`.
+    fn when(&self, ts_ns: u64) -> String {
+        let rel = crate::record::format_duration(ts_ns.saturating_sub(self.first_ns));
+        match utc(ts_ns, self.wall_offset_ns) {
+            Some(u) => format!("+{rel} ({u}, boot {})", fmt_ts(ts_ns)),
+            None => format!("+{rel} (boot {})", fmt_ts(ts_ns)),
+        }
+    }
+}
+
+/// UTC of a kernel timestamp, when the session knows the offset. The
+/// offset is taken when the recording starts: the suspended time of a
+/// migration is part of the boot clock, so times after a resume stay right,
+/// but a wall-clock step after the start (NTP correcting the clock after
+/// the migration) is not followed.
+pub fn utc(ts_ns: u64, wall_offset_ns: i64) -> Option<String> {
+    (wall_offset_ns != 0).then(|| crate::commands::info::format_wall((ts_ns as i64).saturating_add(wall_offset_ns)))
+}
+
+fn write_migration(out: &mut dyn Write, m: &Migration, clock: &Clock) -> io::Result<()> {
     let stream = m
         .stream_id
         .map_or_else(|| "stream ?".to_string(), |s| format!("stream {s:#x}"));
@@ -128,7 +172,7 @@ fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
     writeln!(
         out,
         "  started {}, {dur}; {} VASI polls, last state {}",
-        fmt_ts(m.start_ns),
+        clock.when(m.start_ns),
         m.vasi_polls,
         m.last_vasi_state.as_deref().unwrap_or("-")
     )?;
@@ -138,12 +182,12 @@ fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
             out,
             "  {:<12} {:>16} {:>10}",
             p.name,
-            rel(p.start_ns, m.start_ns),
+            rel(p.start_ns, clock.first_ns),
             span(p)
         )?;
         if let Some(n) = p.name.strip_prefix("attempt-").and_then(|n| n.parse::<u32>().ok()) {
             if let Some(a) = m.attempts.iter().find(|a| a.number == n) {
-                write_attempt(out, a, m.start_ns)?;
+                write_attempt(out, a, clock.first_ns)?;
             }
         }
     }
@@ -153,7 +197,7 @@ fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
             "  error: {} returned {} at {}",
             e.source,
             code(e.code, e.name.as_deref()),
-            rel(e.ts_ns, m.start_ns)
+            rel(e.ts_ns, clock.first_ns)
         )?;
     }
     if let Some(c) = &m.cancel {
@@ -166,7 +210,7 @@ fn write_migration(out: &mut dyn Write, m: &Migration) -> io::Result<()> {
             c.signal,
             c.reason,
             c.reason_errno,
-            rel(c.ts_ns, m.start_ns)
+            rel(c.ts_ns, clock.first_ns)
         )?;
     }
     if m.events_lost > 0 {
@@ -218,7 +262,7 @@ fn write_attempt(out: &mut dyn Write, a: &Attempt, base: u64) -> io::Result<()> 
     Ok(())
 }
 
-fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
+fn write_findings(out: &mut dyn Write, findings: &[Finding], clock: &Clock) -> io::Result<()> {
     if findings.is_empty() {
         return writeln!(out, "No findings.");
     }
@@ -239,7 +283,7 @@ fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
             "[{}] {}{variant} at {}{inc}",
             f.severity.as_str().to_uppercase(),
             f.kind.id(),
-            fmt_ts(f.ts_ns)
+            clock.when(f.ts_ns)
         )?;
         writeln!(out, "  {}", f.summary)?;
         writeln!(out, "  Why: {}", f.explanation)?;
@@ -262,6 +306,19 @@ fn write_findings(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
 /// object.
 pub fn to_json(report: &Report, session: &SessionInfo) -> Value {
     let mut v = serde_json::to_value(report).unwrap_or(Value::Null);
+    // UTC beside every kernel time of a migration and a finding.
+    let off = session.clock_to_wall_offset_ns;
+    if let Some(ms) = v.get_mut("migrations").and_then(Value::as_array_mut) {
+        for (m, src) in ms.iter_mut().zip(&report.migrations) {
+            m["start_utc"] = json!(utc(src.start_ns, off));
+            m["end_utc"] = json!(src.end_ns.and_then(|e| utc(e, off)));
+        }
+    }
+    if let Some(fs) = v.get_mut("findings").and_then(Value::as_array_mut) {
+        for (f, src) in fs.iter_mut().zip(&report.findings) {
+            f["utc"] = json!(utc(src.ts_ns, off));
+        }
+    }
     if let Value::Object(map) = &mut v {
         map.insert(
             "session".into(),
@@ -272,6 +329,7 @@ pub fn to_json(report: &Report, session: &SessionInfo) -> Value {
                 "generation": session.generation,
                 "cpu_count": session.cpu_count,
                 "clock": session.clock,
+                "clock_to_wall_offset_ns": session.clock_to_wall_offset_ns,
                 "tool_version": session.tool_version,
             }),
         );
@@ -361,6 +419,36 @@ mod tests {
         assert_eq!(v["session"]["generation"], "new-path");
         let back: Report = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
+    }
+
+    /// One time base: everything since the first event, plus UTC when the
+    /// session knows the wall clock (2026-12-01T10:00:00Z at boot 1 s).
+    #[test]
+    fn times_are_since_the_first_event_with_utc() {
+        let (r, mut s) = report();
+        let mut out = Vec::new();
+        write_text(&mut out, &r, &s).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("times below are since the first event"), "{text}");
+        assert!(text.contains("started +0.000s (boot "), "{text}");
+        assert!(!text.contains("Z,"), "no wall clock known: {text}");
+
+        s.clock_to_wall_offset_ns = 1_796_119_200_000_000_000 - 1_000_000_000;
+        let mut out = Vec::new();
+        write_text(&mut out, &r, &s).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("2026-12-01T09:59:59"), "{text}");
+        let mut out = Vec::new();
+        write_json(&mut out, &r, &s).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(
+            v["migrations"][0]["start_utc"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-12-01T09:59:59"),
+            "{v}"
+        );
+        assert!(v["findings"][0]["utc"].is_string(), "{v}");
     }
 
     #[test]
