@@ -10,7 +10,7 @@ use lpmtrace::commands::dump::{dump, DumpArgs};
 use lpmtrace::commands::info::{info_json, write_text, InfoArgs};
 use lpmtrace::events::Event;
 use lpmtrace::record::{FileSource, OpenOptions, Writer, WriterOptions};
-use lpmtrace::views::event_line::{write_event, LineFormat};
+use lpmtrace::views::event_line::{write_event, LineClock, LineFormat};
 use record_support::*;
 
 #[derive(Parser)]
@@ -40,8 +40,10 @@ fn run_dump(args: &DumpArgs) -> (String, String) {
 fn lines(events: &[Event], format: LineFormat) -> String {
     let session = full_session();
     let mut out = Vec::new();
+    // Text lines count from the recording's first event (1 s here).
+    let clock = LineClock::with_boot(1_000_000_000);
     for e in events {
-        write_event(&mut out, e, &session, format).unwrap();
+        write_event(&mut out, e, &session, format, clock).unwrap();
     }
     String::from_utf8(out).unwrap()
 }
@@ -92,6 +94,28 @@ fn dump_filters_by_cpu_probe_and_time() {
         out,
         lines(&pick(&|e| e.ts_ns >= 1_020_000_000 && e.cpu == 0), LineFormat::Jsonl)
     );
+
+    // Any time a line prints selects that line: since the start, boot
+    // time as printed, or the same boot time as dmesg spells it.
+    let (text, _) = run_dump(&dump_args(&[p]));
+    let seventh = text.lines().nth(7).unwrap();
+    let since = seventh.split_whitespace().next().unwrap();
+    let boot = &seventh[seventh.find('[').unwrap()..=seventh.find(']').unwrap()];
+    let secs = boot.trim_matches(['[', ']', ' ']);
+    for from in [
+        since.to_string(),
+        boot.to_string(),
+        format!("boot {secs}s"),
+        format!("boot:{secs}"),
+    ] {
+        let (out, _) = run_dump(&dump_args(&[p, "--from", &from, "--to", since]));
+        assert_eq!(out.lines().collect::<Vec<_>>(), [seventh], "--from {from:?}");
+    }
+    // UTC as report prints it (to the millisecond; these events are 1 ms
+    // apart), through the session's wall-clock offset.
+    let utc = lpmtrace::views::time::utc(events[7].ts_ns, full_session().clock_to_wall_offset_ns).unwrap();
+    let (out, _) = run_dump(&dump_args(&[p, "--from", &utc, "--to", since]));
+    assert_eq!(out.lines().collect::<Vec<_>>(), [seventh], "--from {utc:?}");
 
     assert!(DumpCli::try_parse_from(["dump", p, "--probe", "nosuch"]).is_err());
     assert!(DumpCli::try_parse_from(["dump", p, "--from", "-1"]).is_err());

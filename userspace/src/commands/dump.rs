@@ -15,8 +15,9 @@ use crate::events::PROBE_NAMES;
 use crate::record::{FileSource, OpenOptions, RecordError};
 use crate::source::{EventSource, SourceError};
 use crate::views::escape::{EscapeWriter, Style};
-use crate::views::event_line::{write_event, LineFormat};
+use crate::views::event_line::{write_event, LineClock, LineFormat};
 use crate::views::progress::Progress;
+use crate::views::time::TimeSpec;
 
 /// Arguments of `lpmtrace dump`.
 #[derive(Args, Debug, Clone)]
@@ -33,13 +34,15 @@ pub struct DumpArgs {
     /// repeatable.
     #[arg(long, value_name = "NAME", value_parser = parse_probe)]
     pub probe: Vec<String>,
-    /// Start this long after the first event: seconds (`1.5`, `+1.5s`) or
-    /// with a unit (`250ms`, `2m`).
-    #[arg(long, value_name = "T", value_parser = parse_offset)]
-    pub from: Option<u64>,
-    /// Stop this long after the first event (same syntax as --from).
-    #[arg(long, value_name = "T", value_parser = parse_offset)]
-    pub to: Option<u64>,
+    /// Start at this time, spelled as any output prints it: since the
+    /// first event (`1.5`, `+1.020742s`, `250ms`, `2m`), boot time
+    /// (`boot 12.56s`, `[   12.560384]`) or UTC (`2026-11-25T12:48:31.331Z`,
+    /// `…+01:00`).
+    #[arg(long, value_name = "T", value_parser = TimeSpec::parse)]
+    pub from: Option<TimeSpec>,
+    /// Stop after this time (same spellings as --from).
+    #[arg(long, value_name = "T", value_parser = TimeSpec::parse)]
+    pub to: Option<TimeSpec>,
     /// Skip damaged blocks (and say which) instead of stopping at the first.
     #[arg(long)]
     pub salvage: bool,
@@ -67,20 +70,27 @@ pub fn run(args: &DumpArgs) -> anyhow::Result<()> {
 
 /// Prints the selected events to `out` and notes to `notes`.
 pub fn dump(args: &DumpArgs, out: &mut impl Write, notes: &mut impl Write) -> anyhow::Result<DumpSummary> {
-    if let (Some(from), Some(to)) = (args.from, args.to) {
-        anyhow::ensure!(from <= to, "--from is after --to");
-    }
     let mut src = FileSource::open(&args.file, OpenOptions { salvage: args.salvage })?;
     let path = args.file.display().to_string();
     if let Some(note) = src.info().recovery_note() {
         let _ = writeln!(notes, "lpmtrace: {path}: {note}");
     }
     let start = src.info().first_ts_ns.unwrap_or(0);
-    let to = args.to.map(|d| start.saturating_add(d));
-    if let Some(from) = args.from {
-        src.seek_to(start.saturating_add(from));
+    let offset = src.session().clock_to_wall_offset_ns;
+    let resolve = |flag: &str, t: Option<TimeSpec>| {
+        t.map(|t| t.resolve(start, offset).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+            .transpose()
+    };
+    let from = resolve("--from", args.from)?;
+    let to = resolve("--to", args.to)?;
+    if let (Some(f), Some(t)) = (from, to) {
+        anyhow::ensure!(f <= t, "--from is after --to");
+    }
+    if let Some(from) = from {
+        src.seek_to(from);
     }
     let session = src.session().clone();
+    let clock = LineClock::with_boot(start);
     let mut summary = DumpSummary::default();
     // Lines on a terminal are their own progress; a bar would garble them.
     let mut bar = if io::stdout().is_terminal() {
@@ -107,7 +117,7 @@ pub fn dump(args: &DumpArgs, out: &mut impl Write, notes: &mut impl Write) -> an
         if !args.probe.is_empty() && !args.probe.iter().any(|p| probe_matches(p, event.kind.probe())) {
             continue;
         }
-        if let Err(e) = write_event(out, &event, &session, args.format) {
+        if let Err(e) = write_event(out, &event, &session, args.format, clock) {
             break Err(anyhow::Error::new(e).context("writing output"));
         }
         summary.printed += 1;
@@ -144,67 +154,9 @@ pub fn parse_probe(text: &str) -> Result<String, String> {
     }
 }
 
-/// Parses a time offset into nanoseconds: `1.5` and `+1.5s` are seconds;
-/// `ns`, `us`, `ms`, `s` and `m` units are accepted. Exact (no floats).
-pub fn parse_offset(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let t = t.strip_prefix('+').unwrap_or(t).trim();
-    let units: [(&str, u128); 6] = [
-        ("ns", 1),
-        ("us", 1_000),
-        ("µs", 1_000),
-        ("ms", 1_000_000),
-        ("s", 1_000_000_000),
-        ("m", 60_000_000_000),
-    ];
-    let (num, unit) = units
-        .iter()
-        .find_map(|&(suffix, mult)| t.strip_suffix(suffix).map(|n| (n.trim(), mult)))
-        .unwrap_or((t, 1_000_000_000));
-    let bad = || format!("invalid time {text:?} (seconds from the start, like 1.5 or +1.5s, or 250ms)");
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    if (int.is_empty() && frac.is_empty()) || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    if int.len() > 20 || frac.len() > 18 {
-        return Err(bad());
-    }
-    let int: u128 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| bad())?
-    };
-    let scale = 10u128.pow(frac.len() as u32);
-    let frac_v: u128 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().map_err(|_| bad())?
-    };
-    let ns = int
-        .checked_mul(unit)
-        .and_then(|v| v.checked_add(frac_v * unit / scale))
-        .ok_or_else(bad)?;
-    u64::try_from(ns).map_err(|_| bad())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn offsets_parse_exactly() {
-        assert_eq!(parse_offset("1.5"), Ok(1_500_000_000));
-        assert_eq!(parse_offset("+1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_offset(" +0.000000001 "), Ok(1));
-        assert_eq!(parse_offset("250ms"), Ok(250_000_000));
-        assert_eq!(parse_offset("2m"), Ok(120_000_000_000));
-        assert_eq!(parse_offset("10us"), Ok(10_000));
-        assert_eq!(parse_offset("7ns"), Ok(7));
-        assert_eq!(parse_offset(".5"), Ok(500_000_000));
-        for bad in ["", "+", "-1", "1.2.3", "abc", "1e3", "99999999999999999999999"] {
-            assert!(parse_offset(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn probes_match_by_name_or_family() {

@@ -90,7 +90,7 @@ pub fn export_to(
                 engine.advance_to(w);
             }
             let report = engine.finish();
-            jsonl::write_analysis(out, &report)?;
+            jsonl::write_analysis(out, &report, &session)?;
             Ok(ExportSummary { report })
         }
     }

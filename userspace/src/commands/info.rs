@@ -111,21 +111,7 @@ pub fn info_json(src: &FileSource) -> Value {
     v
 }
 
-/// Nanoseconds since the Unix epoch as an ISO 8601 UTC time.
-pub fn format_wall(unix_ns: i64) -> String {
-    let secs = unix_ns.div_euclid(1_000_000_000);
-    let nanos = unix_ns.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    let (year, month, day) = crate::record::flight::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        tod / 3600,
-        tod % 3600 / 60,
-        tod % 60,
-        nanos / 1_000_000
-    )
-}
+use crate::views::time::format_wall;
 
 /// The human-readable description.
 pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {

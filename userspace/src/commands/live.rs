@@ -12,7 +12,7 @@ use crate::capture::{Capture, Sink};
 use crate::events::{session::SessionInfo, Event};
 use crate::record::{Writer, WriterOptions};
 use crate::views::escape::{EscapeWriter, Style};
-use crate::views::event_line::{write_event, LineFormat};
+use crate::views::event_line::{write_event, LineClock, LineFormat};
 use crate::watch::{finding_line, Watch};
 
 use super::common::{parse_duration, ProbeArgs};
@@ -63,6 +63,8 @@ struct LineSink<W: Write> {
     out: W,
     session: SessionInfo,
     format: LineFormat,
+    /// The first event's time: text lines count from it.
+    base_ns: Option<u64>,
     record: Option<Writer>,
     watch: Watch,
     metrics: Option<crate::metrics::Feed>,
@@ -77,7 +79,8 @@ impl<W: Write> Sink for LineSink<W> {
         if let Some(w) = &mut self.record {
             w.push(event)?;
         }
-        write_event(&mut self.out, event, &self.session, self.format)?;
+        let clock = LineClock::with_boot(*self.base_ns.get_or_insert(event.ts_ns));
+        write_event(&mut self.out, event, &self.session, self.format, clock)?;
         Ok(())
     }
 
@@ -133,6 +136,7 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
         ),
         session,
         format: args.format,
+        base_ns: None,
         record,
         watch,
         metrics,

@@ -260,6 +260,12 @@ impl App {
         }
     }
 
+    /// The time every pane counts from: the recording's first event in
+    /// replay, the session's first event live.
+    pub fn time_base(&self) -> u64 {
+        self.clock().map(|c| c.start_ns).or(self.model.first_ts_ns).unwrap_or(0)
+    }
+
     /// The replay clock, in replay mode.
     pub fn clock(&self) -> Option<&ReplayClock> {
         match &self.mode {

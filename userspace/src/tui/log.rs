@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use crate::events::{session::SessionInfo, Event, EventKind, PROBE_NAMES};
-use crate::views::event_line::{write_event, LineFormat};
+use crate::views::event_line::{write_event, LineClock, LineFormat};
 
 /// Events kept for the log pane.
 pub const LOG_CAPACITY: usize = 20_000;
@@ -161,11 +161,13 @@ impl EventLog {
     }
 }
 
-/// The text line of an event (what `dump` prints), without the newline.
-pub fn line_text(event: &Event, session: &SessionInfo) -> String {
+/// The text line of an event (what `dump` prints, without its boot time
+/// column), timed from `base_ns`, without the newline.
+pub fn line_text(event: &Event, session: &SessionInfo, base_ns: u64) -> String {
     let mut buf = Vec::with_capacity(160);
+    let clock = LineClock { base_ns, boot: false };
     // Writing to a Vec cannot fail.
-    let _ = write_event(&mut buf, event, session, LineFormat::Text);
+    let _ = write_event(&mut buf, event, session, LineFormat::Text, clock);
     while buf.last() == Some(&b'\n') {
         buf.pop();
     }
@@ -262,7 +264,9 @@ impl LogFilter {
         if self.text.is_empty() {
             return true;
         }
-        let line = line_text(event, session).to_ascii_lowercase();
+        // The fields, not the time: a filter text matches what an event
+        // says (times are chosen with the clock keys).
+        let line = line_text(event, session, event.ts_ns).to_ascii_lowercase();
         self.text.iter().all(|t| line.contains(t.as_str()))
     }
 }

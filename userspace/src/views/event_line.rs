@@ -1,7 +1,11 @@
 //! One event per line, as text or as a JSON object: the output of
 //! `live --plain` and `dump`, which print the same shape.
 //!
-//! JSON lines carry `ts_ns`, `cpu`, `tid`, `probe` (logical name), `phase`
+//! Text lines start with the time since the recording's first event and,
+//! for `dump` and `live --plain`, the boot time as `dmesg` prints it:
+//! `+1.020742s [   12.560384]` (both accepted back by `dump --from`).
+//!
+//! JSON lines carry `ts_ns` (boot clock), `cpu`, `tid`, `probe` (logical name), `phase`
 //! (enter/exit/event), `event` (the kind) and the decoded fields, with names
 //! resolved from the session (hotplug state names, hcall names, symbols).
 //! The shape is documented in docs/usage.md.
@@ -19,6 +23,23 @@ pub enum LineFormat {
     Text,
     /// One JSON object per line.
     Jsonl,
+}
+
+/// How a text line stamps its time: since `base_ns` (the first event of
+/// the recording or of the live session), and the boot clock when `boot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineClock {
+    /// The first event's timestamp.
+    pub base_ns: u64,
+    /// Also print `[ boot seconds ]`, as `dmesg` does.
+    pub boot: bool,
+}
+
+impl LineClock {
+    /// Since `base_ns`, with the boot time (`dump`, `live --plain`).
+    pub fn with_boot(base_ns: u64) -> Self {
+        LineClock { base_ns, boot: true }
+    }
 }
 
 fn phase_str(phase: Phase) -> &'static str {
@@ -179,18 +200,28 @@ pub fn to_json(event: &Event, session: &SessionInfo) -> Value {
 }
 
 /// Writes one event line in `format`.
-pub fn write_event(out: &mut impl Write, event: &Event, session: &SessionInfo, format: LineFormat) -> io::Result<()> {
+pub fn write_event(
+    out: &mut impl Write,
+    event: &Event,
+    session: &SessionInfo,
+    format: LineFormat,
+    clock: LineClock,
+) -> io::Result<()> {
     match format {
         LineFormat::Jsonl => {
             serde_json::to_writer(&mut *out, &to_json(event, session))?;
             out.write_all(b"\n")
         }
         LineFormat::Text => {
-            let secs = event.ts_ns / 1_000_000_000;
-            let nanos = event.ts_ns % 1_000_000_000;
+            write!(out, "{:>11}", crate::views::time::since(event.ts_ns, clock.base_ns))?;
+            if clock.boot {
+                let secs = event.ts_ns / 1_000_000_000;
+                let micros = event.ts_ns % 1_000_000_000 / 1_000;
+                write!(out, " [{secs:>5}.{micros:06}]")?;
+            }
             write!(
                 out,
-                "{secs:>6}.{nanos:09} cpu{:<3} {:<12} {:<5} {:<16}",
+                " cpu{:<3} {:<12} {:<5} {:<16}",
                 event.cpu,
                 event.kind.probe(),
                 phase_str(event.kind.phase()),
@@ -247,9 +278,9 @@ mod tests {
         assert_eq!(v["state_name"], "cpu:teardown");
         assert_eq!(v["direction"], "down");
         let mut text = Vec::new();
-        write_event(&mut text, &e, &s, LineFormat::Text).unwrap();
+        write_event(&mut text, &e, &s, LineFormat::Text, LineClock::with_boot(500_000_000)).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("state_name=cpu:teardown"), "{text}");
-        assert!(text.starts_with("     1.500000000 cpu0"), "{text}");
+        assert!(text.starts_with(" +1.000000s [    1.500000] cpu0"), "{text}");
     }
 }

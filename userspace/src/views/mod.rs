@@ -5,4 +5,5 @@ pub mod export;
 pub mod html;
 pub mod progress;
 pub mod report;
+pub mod time;
 pub mod timeline;

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::analysis::rules::{fmt_dur, fmt_ts};
 use crate::analysis::{Attempt, Finding, Migration, PhaseSpan, Report, Severity};
 use crate::events::session::{KernelGeneration, SessionInfo};
+use crate::views::time::utc;
 
 /// How a kernel generation is named in reports (text and HTML).
 pub(crate) fn generation(g: KernelGeneration) -> &'static str {
@@ -132,23 +133,14 @@ impl Clock {
         }
     }
 
-    /// `+5.160s (2026-12-01T10:00:05.160Z, boot 1003.160000000)`.
+    /// `+5.160000s (2026-12-01T10:00:05.160Z, boot 1003.160000s)`.
     fn when(&self, ts_ns: u64) -> String {
-        let rel = crate::record::format_duration(ts_ns.saturating_sub(self.first_ns));
+        let rel = crate::views::time::since(ts_ns, self.first_ns);
         match utc(ts_ns, self.wall_offset_ns) {
-            Some(u) => format!("+{rel} ({u}, boot {})", fmt_ts(ts_ns)),
-            None => format!("+{rel} (boot {})", fmt_ts(ts_ns)),
+            Some(u) => format!("{rel} ({u}, boot {})", fmt_ts(ts_ns)),
+            None => format!("{rel} (boot {})", fmt_ts(ts_ns)),
         }
     }
-}
-
-/// UTC of a kernel timestamp, when the session knows the offset. The
-/// offset is taken when the recording starts: the suspended time of a
-/// migration is part of the boot clock, so times after a resume stay right,
-/// but a wall-clock step after the start (NTP correcting the clock after
-/// the migration) is not followed.
-pub fn utc(ts_ns: u64, wall_offset_ns: i64) -> Option<String> {
-    (wall_offset_ns != 0).then(|| crate::commands::info::format_wall((ts_ns as i64).saturating_add(wall_offset_ns)))
 }
 
 fn write_migration(out: &mut dyn Write, m: &Migration, clock: &Clock) -> io::Result<()> {
@@ -302,23 +294,30 @@ fn write_findings(out: &mut dyn Write, findings: &[Finding], clock: &Clock) -> i
     Ok(())
 }
 
+/// A migration as JSON, with UTC beside its kernel times (`start_utc`,
+/// `end_utc`; null when the session has no wall clock). `report --json`
+/// and `export --format jsonl` both write this.
+pub fn migration_json(m: &Migration, session: &SessionInfo) -> Value {
+    let off = session.clock_to_wall_offset_ns;
+    let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+    v["start_utc"] = json!(utc(m.start_ns, off));
+    v["end_utc"] = json!(m.end_ns.and_then(|e| utc(e, off)));
+    v
+}
+
+/// A finding as JSON, with `utc` beside its kernel time.
+pub fn finding_json(f: &Finding, session: &SessionInfo) -> Value {
+    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+    v["utc"] = json!(utc(f.ts_ns, session.clock_to_wall_offset_ns));
+    v
+}
+
 /// The JSON document (docs/report-schema.md): the report plus a `session`
 /// object.
 pub fn to_json(report: &Report, session: &SessionInfo) -> Value {
     let mut v = serde_json::to_value(report).unwrap_or(Value::Null);
-    // UTC beside every kernel time of a migration and a finding.
-    let off = session.clock_to_wall_offset_ns;
-    if let Some(ms) = v.get_mut("migrations").and_then(Value::as_array_mut) {
-        for (m, src) in ms.iter_mut().zip(&report.migrations) {
-            m["start_utc"] = json!(utc(src.start_ns, off));
-            m["end_utc"] = json!(src.end_ns.and_then(|e| utc(e, off)));
-        }
-    }
-    if let Some(fs) = v.get_mut("findings").and_then(Value::as_array_mut) {
-        for (f, src) in fs.iter_mut().zip(&report.findings) {
-            f["utc"] = json!(utc(src.ts_ns, off));
-        }
-    }
+    v["migrations"] = Value::Array(report.migrations.iter().map(|m| migration_json(m, session)).collect());
+    v["findings"] = Value::Array(report.findings.iter().map(|f| finding_json(f, session)).collect());
     if let Value::Object(map) = &mut v {
         map.insert(
             "session".into(),
@@ -430,7 +429,7 @@ mod tests {
         write_text(&mut out, &r, &s).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("times below are since the first event"), "{text}");
-        assert!(text.contains("started +0.000s (boot "), "{text}");
+        assert!(text.contains("started +0.000000s (boot "), "{text}");
         assert!(!text.contains("Z,"), "no wall clock known: {text}");
 
         s.clock_to_wall_offset_ns = 1_796_119_200_000_000_000 - 1_000_000_000;

@@ -78,7 +78,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
             .iter()
             .map(|&pos| {
                 let text = match app.evidence_event(pos) {
-                    Some(ev) => format!("#{pos} {}", escape_line(&line_text(&ev, &app.session))),
+                    Some(ev) => format!("#{pos} {}", escape_line(&line_text(&ev, &app.session, app.time_base()))),
                     None => format!("#{pos} (no longer in the log)"),
                 };
                 ListItem::new(Line::raw(text))

@@ -32,7 +32,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
             let text = format!(
                 "#{} {}",
                 e.pos,
-                escape_line(&compact(&line_text(&e.event, &app.session)))
+                escape_line(&compact(&line_text(&e.event, &app.session, app.time_base())))
             );
             if app.log_anchor == Some(e.pos) {
                 Line::styled(text, styles.selected)

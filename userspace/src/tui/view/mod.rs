@@ -114,7 +114,7 @@ pub fn overlay_area(area: Rect, pct_w: u16, pct_h: u16) -> Rect {
 
 /// Time relative to the start of the session, `+1.234s`.
 pub fn rel(app: &App, ts_ns: u64) -> String {
-    let start = app.clock().map(|c| c.start_ns).or(app.model.first_ts_ns).unwrap_or(0);
+    let start = app.time_base();
     if ts_ns >= start {
         format!("+{}", crate::record::format_duration(ts_ns - start))
     } else {

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::analysis::{Report, SCHEMA_VERSION};
 use crate::events::{session::SessionInfo, Event};
-use crate::views::event_line;
+use crate::views::{event_line, report};
 
 /// Version of this JSONL schema; bumped on any change that is not the
 /// addition of a field.
@@ -58,12 +58,12 @@ pub fn write_event(out: &mut dyn Write, index: u64, event: &Event, session: &Ses
 }
 
 /// The analysis records after the last event.
-pub fn write_analysis(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+pub fn write_analysis(out: &mut dyn Write, report: &Report, session: &SessionInfo) -> io::Result<()> {
     for m in &report.migrations {
-        record(out, "migration", m)?;
+        record(out, "migration", &report::migration_json(m, session))?;
     }
     for f in &report.findings {
-        record(out, "finding", f)?;
+        record(out, "finding", &report::finding_json(f, session))?;
     }
     for c in &report.cpus {
         record(out, "cpu", c)?;

@@ -51,7 +51,7 @@ svg{display:block;margin:8px 0;font:11px system-ui,sans-serif}
 "#;
 
 fn wall(session: &SessionInfo, ts: u64) -> String {
-    crate::commands::info::format_wall((ts as i64).saturating_add(session.clock_to_wall_offset_ns))
+    crate::views::time::format_wall((ts as i64).saturating_add(session.clock_to_wall_offset_ns))
 }
 
 /// Writes the page.
