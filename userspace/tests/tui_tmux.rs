@@ -274,6 +274,36 @@ fn the_first_screen_says_what_happened_at_80x24() {
 }
 
 #[test]
+fn enter_on_a_migration_opens_its_account_and_findings() {
+    require_tmux();
+    let cmd = format!("{BIN} replay --demo; echo EXITED $?; sleep 30");
+    let t = Tmux::start_sized(&cmd, 100, 40);
+    t.wait("the verdict screen", |s| s.contains("PAUSED") && s.contains("worst"));
+    // Opened on the Findings pane at the cancel-rejected finding; Shift-Tab
+    // focuses Migrations, whose newest migration at this position is #2,
+    // still in progress here (the cancel's answer comes later).
+    t.keys(&["BTab", "Enter"]);
+    let s = t.wait_for("Findings of this migration");
+    assert!(s.contains("Migration #2 IN-PROGRESS"), "no migration overlay:\n{s}");
+    // What report prints for it, as seen at this position.
+    for want in ["still running at this", "attempt-1", "RTAS_THREADS_ACTIVE"] {
+        assert!(s.contains(want), "{want:?} missing from the overlay:\n{s}");
+    }
+    // PgDn scrolls the account to its later attempts.
+    t.keys(&["NPage", "NPage"]);
+    t.wait("later attempts", |s| s.contains("attempt-4") || s.contains("attempt-5"));
+    // Its findings, the critical one first; Enter opens it.
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Next step");
+    assert!(s.contains("cancel-rejected"), "not the migration's finding:\n{s}");
+    t.keys(&["Escape"]);
+    let s = t.wait("the overlay closed", |s| !s.contains("Next step"));
+    assert!(!s.contains("EXITED"), "Esc quit from an overlay:\n{s}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+}
+
+#[test]
 fn replay_refuses_a_non_terminal_with_advice() {
     let dir = TempDir::new("notty");
     let file = recording(dir.path());

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::analysis::{Finding, FindingKind, Thresholds};
+use crate::analysis::{Finding, FindingKind, Migration, Thresholds};
 use crate::events::{session::SessionInfo, Event};
 
 use super::input::{Action, InputMode};
@@ -93,6 +93,16 @@ pub enum Overlay {
     },
     /// Probe coverage.
     Coverage,
+    /// One migration: its whole account (what `report` prints for it) and
+    /// its findings, Enter opening the selected one.
+    Migration {
+        /// The migration's id.
+        id: u32,
+        /// Selected entry of its findings.
+        finding: usize,
+        /// First line of its account shown (PgUp/PgDn).
+        scroll: u16,
+    },
 }
 
 /// The replay clock.
@@ -159,8 +169,8 @@ pub struct App {
     /// Event log: `None` follows the tail, `Some(pos)` pins that event as
     /// the selected bottom line.
     pub log_anchor: Option<u64>,
-    /// First migration line shown.
-    pub migrations_scroll: usize,
+    /// Selected migration (`None`: the newest, at the top of the pane).
+    pub migration_sel: Option<u32>,
     /// First CPU row shown.
     pub cpu_scroll: usize,
     /// Group CPUs so all fit the lanes pane.
@@ -219,7 +229,7 @@ impl App {
             filter: LogFilter::default(),
             filter_edit: None,
             log_anchor: None,
-            migrations_scroll: 0,
+            migration_sel: None,
             cpu_scroll: 0,
             compress: false,
             finding_sel: None,
@@ -508,7 +518,7 @@ impl App {
             return Effect::Seek(start);
         }
         match self.focus {
-            Focus::Migrations => self.migrations_scroll = 0,
+            Focus::Migrations => self.migration_sel = None,
             Focus::Cpus => self.cpu_scroll = 0,
             Focus::Findings => self.finding_sel = None,
             Focus::Events => self.log_anchor = self.model.log.oldest_match(&self.filter, &self.session),
@@ -579,8 +589,56 @@ impl App {
         self.finding_sel = Some(FindingKey::of(list[next]));
     }
 
-    /// Scrolls the focused pane (or the evidence list of an open finding).
+    /// The selected migration: the chosen one while it exists, else the
+    /// newest.
+    pub fn selected_migration(&self) -> Option<&Migration> {
+        let ms = &self.model.report.migrations;
+        self.migration_sel
+            .and_then(|id| ms.iter().find(|m| m.id == id))
+            .or_else(|| ms.last())
+    }
+
+    /// The findings of migration `id` shown so far, most severe first.
+    pub fn migration_findings(&self, id: u32) -> Vec<&Finding> {
+        let mut list: Vec<&Finding> = self
+            .findings_so_far()
+            .into_iter()
+            .filter(|f| f.migration == Some(id))
+            .collect();
+        list.sort_by_key(|f| (f.severity, f.ts_ns));
+        list
+    }
+
+    /// Moves the migration selection; the pane lists the newest first, so
+    /// down (`by > 0`) is older.
+    fn move_migration_selection(&mut self, by: isize) {
+        let ids: Vec<u32> = self.model.report.migrations.iter().rev().map(|m| m.id).collect();
+        let Some(cur) = self.selected_migration().map(|m| m.id) else {
+            return;
+        };
+        let i = ids.iter().position(|&id| id == cur).unwrap_or(0) as isize;
+        let next = (i + by).clamp(0, ids.len() as isize - 1) as usize;
+        self.migration_sel = Some(ids[next]);
+    }
+
+    /// Scrolls the focused pane (or the list of an open overlay).
     pub fn scroll(&mut self, by: isize) {
+        if let Overlay::Migration { id, finding, scroll } = self.overlay {
+            // PgUp/PgDn scroll the account, ↑↓ pick a finding.
+            if by.unsigned_abs() >= PAGE {
+                let scroll = (scroll as isize + by).clamp(0, u16::MAX as isize) as u16;
+                self.overlay = Overlay::Migration { id, finding, scroll };
+                return;
+            }
+            let n = self.migration_findings(id).len();
+            let next = (finding as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize;
+            self.overlay = Overlay::Migration {
+                id,
+                finding: next,
+                scroll,
+            };
+            return;
+        }
         if let Overlay::Finding { key, evidence } = &self.overlay {
             let n = self.finding(key).map_or(0, |f| f.evidence.len());
             let next = (*evidence as isize + by).clamp(0, n.saturating_sub(1) as isize) as usize;
@@ -591,7 +649,7 @@ impl App {
         }
         let step = |v: usize| (v as isize + by).max(0) as usize;
         match self.focus {
-            Focus::Migrations => self.migrations_scroll = step(self.migrations_scroll),
+            Focus::Migrations => self.move_migration_selection(by),
             Focus::Cpus => self.cpu_scroll = step(self.cpu_scroll),
             Focus::Findings => self.move_finding_selection(by),
             Focus::Events => self.scroll_log(by),
@@ -618,10 +676,33 @@ impl App {
         self.log_anchor = anchor;
     }
 
-    /// Enter: open the selected finding, or in its details jump to the
-    /// selected evidence event.
+    /// Enter: open the selected migration or finding; in a migration open
+    /// the selected finding of it; in a finding jump to the selected
+    /// evidence event.
     pub fn enter(&mut self) -> Effect {
         match self.overlay.clone() {
+            Overlay::Migration { id, finding, .. } => {
+                if let Some(f) = self.migration_findings(id).get(finding) {
+                    let key = FindingKey::of(f);
+                    self.finding_sel = Some(key.clone());
+                    self.overlay = Overlay::Finding { key, evidence: 0 };
+                }
+                Effect::None
+            }
+            Overlay::None if self.focus == Focus::Migrations => {
+                match self.selected_migration().map(|m| m.id) {
+                    Some(id) => {
+                        self.migration_sel = Some(id);
+                        self.overlay = Overlay::Migration {
+                            id,
+                            finding: 0,
+                            scroll: 0,
+                        };
+                    }
+                    None => self.status = Some("no migration yet".into()),
+                }
+                Effect::None
+            }
             Overlay::Finding { key, evidence } => {
                 let Some(pos) = self.finding(&key).and_then(|f| f.evidence.get(evidence).copied()) else {
                     return Effect::None;
@@ -827,6 +908,101 @@ mod tests {
         assert_eq!(app.overlay, Overlay::None);
         assert_eq!(app.focus, Focus::Events);
         assert_eq!(app.log_anchor, Some(1));
+    }
+
+    /// Two sysfs migrations that fail with EIO: each ends unterminated
+    /// (H_VASI_STATE failed), so each has a critical finding.
+    fn live_app_with_two_migrations() -> App {
+        use crate::events::{Comm, TriggerSource};
+        let mut app = live_app();
+        for (i, t) in [10u64, 1_000].into_iter().enumerate() {
+            let ev = |ts: u64, kind: EventKind| Event {
+                ts_ns: ts,
+                cpu: 0,
+                tid: 1,
+                kind,
+            };
+            app.model.push(&ev(
+                t,
+                EventKind::TriggerEnter {
+                    source: TriggerSource::Sysfs,
+                    stream_id: Some(i as u64 + 5),
+                    comm: Comm::from_text("drmgr"),
+                },
+            ));
+            app.model.push(&ev(
+                t + 10,
+                EventKind::HcallEnter {
+                    opcode: 0x2A4,
+                    args: [5, 0, 0],
+                },
+            ));
+            app.model.push(&ev(
+                t + 20,
+                EventKind::HcallExit {
+                    opcode: 0x2A4,
+                    retval: -1,
+                    retbuf0: None,
+                },
+            ));
+            app.model.push(&ev(
+                t + 30,
+                EventKind::TriggerExit {
+                    source: TriggerSource::Sysfs,
+                    ret: -5,
+                },
+            ));
+        }
+        app.model.refresh();
+        app
+    }
+
+    #[test]
+    fn enter_opens_the_selected_migration_and_its_findings() {
+        let mut app = live_app_with_two_migrations();
+        assert_eq!(app.model.report.migrations.len(), 2);
+        app.focus = Focus::Migrations;
+        // The newest is selected first; down is older, and stops there.
+        assert_eq!(app.selected_migration().unwrap().id, 2);
+        app.apply(Action::Down);
+        app.apply(Action::Down);
+        assert_eq!(app.selected_migration().unwrap().id, 1);
+        app.apply(Action::Enter);
+        assert_eq!(
+            app.overlay,
+            Overlay::Migration {
+                id: 1,
+                finding: 0,
+                scroll: 0
+            }
+        );
+        app.apply(Action::PageDown);
+        assert!(matches!(
+            app.overlay,
+            Overlay::Migration {
+                scroll: 10,
+                finding: 0,
+                ..
+            }
+        ));
+        assert_eq!(app.input_mode(), InputMode::Overlay);
+        let findings = app.migration_findings(1);
+        assert!(!findings.is_empty());
+        assert!(findings.iter().all(|f| f.migration == Some(1)));
+        // Enter on its finding opens that finding; Esc closes.
+        app.apply(Action::Enter);
+        let Overlay::Finding { key, .. } = &app.overlay else {
+            panic!("{:?}", app.overlay)
+        };
+        assert_eq!(key.migration, Some(1));
+        app.apply(Action::Back);
+        assert_eq!(app.overlay, Overlay::None);
+        // Nothing to open without migrations: a message, no overlay.
+        let mut empty = live_app();
+        empty.focus = Focus::Migrations;
+        empty.apply(Action::Enter);
+        assert_eq!(empty.overlay, Overlay::None);
+        assert_eq!(empty.status.as_deref(), Some("no migration yet"));
     }
 
     #[test]

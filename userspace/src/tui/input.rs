@@ -96,7 +96,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgUp PgDn", "ten rows up / down"),
     (
         "Enter",
-        "finding details; in details: jump to the selected evidence event",
+        "open the selected migration or finding; in a migration: open its finding; in a finding: jump to the evidence event",
     ),
     (
         "/",

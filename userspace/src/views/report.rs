@@ -123,6 +123,8 @@ struct Clock {
     /// Boot clock to Unix time, from the session (0: unknown, e.g. a
     /// scenario).
     wall_offset_ns: i64,
+    /// Where a migration without an end was last seen.
+    until: &'static str,
 }
 
 impl Clock {
@@ -130,6 +132,7 @@ impl Clock {
         Clock {
             first_ns: report.first_ts_ns.unwrap_or(0),
             wall_offset_ns: session.clock_to_wall_offset_ns,
+            until: "at the end of the trace",
         }
     }
 
@@ -141,6 +144,21 @@ impl Clock {
             None => format!("{rel} (boot {})", fmt_ts(ts_ns)),
         }
     }
+}
+
+/// What `report` prints for one migration, timed from `first_ns` (the TUI's
+/// migration overlay shows exactly this); `until` says where a migration
+/// still running was seen last ("at this position" in a replay).
+pub fn migration_text(m: &Migration, first_ns: u64, session: &SessionInfo, until: &'static str) -> String {
+    let clock = Clock {
+        first_ns,
+        wall_offset_ns: session.clock_to_wall_offset_ns,
+        until,
+    };
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_migration(&mut out, m, &clock);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn write_migration(out: &mut dyn Write, m: &Migration, clock: &Clock) -> io::Result<()> {
@@ -158,7 +176,7 @@ fn write_migration(out: &mut dyn Write, m: &Migration, clock: &Clock) -> io::Res
         m.outcome.as_str().to_uppercase()
     )?;
     let dur = m.end_ns.map_or_else(
-        || "still running at the end of the trace".to_string(),
+        || format!("still running {}", clock.until),
         |e| format!("lasted {}", fmt_dur(e.saturating_sub(m.start_ns))),
     );
     writeln!(

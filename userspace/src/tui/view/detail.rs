@@ -1,5 +1,6 @@
 //! Overlays about one thing: a finding (explanation, evidence events to
-//! jump to, next step, inconclusive reason) and the probe coverage
+//! jump to, next step, inconclusive reason), a migration (what `report`
+//! prints for it, and its findings to open) and the probe coverage
 //! (attached probes with their hooks, missing ones with the reasons).
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -105,6 +106,78 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
             .wrap(Wrap { trim: false }),
         next_area,
     );
+}
+
+/// Renders the migration overlay: the report's account of it, then its
+/// findings (↑↓ select, Enter opens one).
+pub fn render_migration(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
+    let Overlay::Migration { id, finding, scroll } = app.overlay else {
+        return;
+    };
+    frame.render_widget(Clear, area);
+    let Some(m) = app.model.report.migrations.iter().find(|m| m.id == id) else {
+        let block = pane(" Migration ", true, styles);
+        frame.render_widget(
+            Paragraph::new("this migration is not known at this position").block(block),
+            area,
+        );
+        return;
+    };
+    let title = Line::from(vec![
+        Span::styled(format!(" Migration #{id} "), styles.title),
+        Span::styled(m.outcome.as_str().to_uppercase(), styles.outcome(m.outcome)),
+        Span::raw(format!(" at {} (PgUp/PgDn scroll, Esc closes) ", rel(app, m.start_ns))),
+    ]);
+    let outer = pane(title, true, styles);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+
+    let findings = app.migration_findings(id);
+    let rows = (findings.len().max(1) + 1).min(10) as u16;
+    let [text_area, list_area] = Layout::vertical([Constraint::Min(3), Constraint::Length(rows)]).areas(inner);
+    let at = if app.clock().is_some_and(|c| c.pos_ns < c.end_ns) {
+        "at this position"
+    } else {
+        "at the end of the trace"
+    };
+    let text = crate::views::report::migration_text(m, app.time_base(), &app.session, at);
+    let lines: Vec<Line> = text
+        .lines()
+        .skip(1) // the title says it
+        .map(|l| Line::raw(escape_line(l).into_owned()))
+        .collect();
+    let scroll = scroll.min(lines.len().saturating_sub(1) as u16);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)),
+        text_area,
+    );
+
+    let items: Vec<ListItem> = if findings.is_empty() {
+        vec![ListItem::new(Line::styled(
+            "no finding about this migration",
+            styles.dim,
+        ))]
+    } else {
+        findings
+            .iter()
+            .map(|f| {
+                ListItem::new(Line::from(vec![
+                    Span::styled(severity_label(f.severity), styles.severity(f.severity)),
+                    Span::raw(format!(" {} {} ", rel(app, f.ts_ns), f.kind.id())),
+                    Span::raw(escape_line(&f.summary).into_owned()),
+                ]))
+            })
+            .collect()
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(" Findings of this migration (↑↓ select, Enter opens) ");
+    let list = List::new(items).block(block).highlight_style(styles.selected);
+    let mut state = ListState::default();
+    if !findings.is_empty() {
+        state.select(Some(finding.min(findings.len() - 1)));
+    }
+    frame.render_stateful_widget(list, list_area, &mut state);
 }
 
 /// Renders the coverage overlay: missing probes first, with reasons.

@@ -1,7 +1,8 @@
 //! The Migrations pane: each migration (newest first) as a timeline of
 //! phases — trigger, VASI wait, attempts (join, suspend, wake), fix-ups,
 //! cancel — with durations and the outcome; the phase still running is
-//! marked `▶` and highlighted.
+//! marked `▶` and highlighted. ↑↓ select a migration (its first line is
+//! highlighted), Enter opens it.
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -151,8 +152,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
     let title = format!(" Migrations ({}) ", migrations.len());
     let block = pane(title, is_focused(app, Focus::Migrations), styles);
     let mut lines: Vec<Line> = Vec::new();
+    let focused = is_focused(app, Focus::Migrations);
+    let selected = app.selected_migration().map(|m| m.id);
+    // The selected migration's first line is the top of the pane.
+    let mut scroll = 0;
     for m in migrations.iter().rev() {
-        lines.extend(migration_lines(app, m, styles));
+        let mut ml = migration_lines(app, m, styles);
+        if selected == Some(m.id) {
+            scroll = lines.len();
+            if focused && migrations.len() > 1 {
+                if let Some(head) = ml.first_mut() {
+                    *head = std::mem::take(head).patch_style(styles.selected);
+                }
+            }
+        }
+        lines.extend(ml);
     }
     if lines.is_empty() {
         lines.push(Line::styled("no migration yet", styles.dim));
@@ -161,8 +175,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, styles: &Styles) {
             styles.dim,
         ));
     }
-    let max = lines.len().saturating_sub(1);
-    let scroll = app.migrations_scroll.min(max) as u16;
+    // Keep the pane full when the selection is near the end.
+    let rows = area.height.saturating_sub(2) as usize;
+    let scroll = scroll.min(lines.len().saturating_sub(rows)) as u16;
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)

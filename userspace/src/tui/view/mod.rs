@@ -55,6 +55,7 @@ pub fn draw(frame: &mut Frame, app: &App, styles: &Styles) {
         Overlay::Help => help::render(frame, overlay_area(frame.area(), 90, 90), app, styles),
         Overlay::Finding { .. } => detail::render(frame, overlay_area(frame.area(), 94, 90), app, styles),
         Overlay::Coverage => detail::render_coverage(frame, overlay_area(frame.area(), 90, 80), app, styles),
+        Overlay::Migration { .. } => detail::render_migration(frame, overlay_area(frame.area(), 94, 90), app, styles),
     }
     scrub_controls(frame.buffer_mut());
 }
