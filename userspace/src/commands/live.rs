@@ -53,6 +53,7 @@ impl LiveArgs {
         let options = WriterOptions {
             force: self.force,
             block_interval: super::record::CRASH_BLOCK_INTERVAL,
+            sync_in_background: true,
             ..WriterOptions::default()
         };
         Ok(Some(Writer::create(path, session, options)?))
@@ -145,6 +146,7 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
     if let Some(w) = sink.record.take() {
         let s = w.finish()?;
         eprintln!("lpmtrace: recorded {} events to {}", s.events, s.path.display());
+        super::record::report_sync(&s, false);
     }
     let summary = match result {
         Ok(s) => s,

@@ -37,6 +37,11 @@ pub struct RecordArgs {
     /// Replace an existing output file.
     #[arg(short, long)]
     pub force: bool,
+    /// Do not `fdatasync` each block (on a thread of its own): a power loss
+    /// or hard reset can then cost what the page cache had not written
+    /// back (up to ~30 s), not one block. For disks where syncing hurts.
+    #[arg(long)]
+    pub no_sync: bool,
     /// No status line and no summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -195,6 +200,7 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
             // window + a late tick under load keep
             // what a SIGKILL can lose at 250 ms.
             block_interval: CRASH_BLOCK_INTERVAL,
+            sync_in_background: !args.no_sync,
             ..WriterOptions::default()
         },
     )?;
@@ -246,7 +252,22 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
             if full { "; stopped at --max-size" } else { "" }
         );
     }
+    report_sync(&summary, args.quiet);
     Ok(())
+}
+
+/// Says how the recording was synced to disk, and warns (even with
+/// `--quiet`) when a sync failed: the file is then only as durable as the
+/// page cache.
+pub fn report_sync(summary: &crate::record::WriteSummary, quiet: bool) {
+    let Some(s) = &summary.sync else { return };
+    if let Some(why) = &s.failure {
+        eprintln!(
+            "lpmtrace: warning: {why}; the recording was written but a power loss could cost more than one block"
+        );
+    } else if !quiet {
+        eprintln!("lpmtrace: {}", s.describe());
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,7 @@ pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
     let summary = captured?;
     if let Some(s) = written? {
         eprintln!("lpmtrace: recorded {} events to {}", s.events, s.path.display());
+        super::record::report_sync(&s, false);
     }
     eprintln!(
         "lpmtrace: {} events in {:.1}s, {} lost",

@@ -39,6 +39,7 @@
 //! ```
 
 mod codec;
+pub mod durable;
 mod error;
 pub mod flight;
 mod format;
@@ -47,6 +48,7 @@ mod reader;
 pub mod spool;
 mod writer;
 
+pub use durable::SyncStats;
 pub use error::{BlockProblem, DecodeError, RecordError};
 pub use format::{FORMAT_MAJOR, FORMAT_MINOR};
 pub use reader::{BlockInfo, FileInfo, FileSource, FooterStatus, OpenOptions, SkippedBlock};

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::codec::{kind_id, BlockEncoder, KIND_COUNT};
+use super::durable::{BackgroundSync, SyncStats};
 use super::error::RecordError;
 use super::format::{
     crc32, encode_footer, encode_footer_header, encode_trailer, BlockHeader, FileHeader, FooterTotals, IndexEntry,
@@ -55,6 +56,10 @@ pub struct WriterOptions {
     /// `fsync` after every block (survives power loss, not only a killed
     /// process; costs a disk flush per block).
     pub sync_each_block: bool,
+    /// `fdatasync` after every block on a thread of its own
+    /// (`record/durable.rs`): the same durability without the capture
+    /// loop waiting for the disk. `record` and `live --record` set it.
+    pub sync_in_background: bool,
 }
 
 impl Default for WriterOptions {
@@ -66,6 +71,7 @@ impl Default for WriterOptions {
             block_raw_limit: DEFAULT_BLOCK_RAW_LIMIT,
             compression_level: DEFAULT_COMPRESSION_LEVEL,
             sync_each_block: false,
+            sync_in_background: false,
         }
     }
 }
@@ -89,6 +95,9 @@ pub struct WriteSummary {
     pub lost_records: u64,
     /// Events the kernel reported lost (sum of the `Lost` counts).
     pub lost_events: u64,
+    /// The background syncs, when asked for
+    /// ([`WriterOptions::sync_in_background`]).
+    pub sync: Option<SyncStats>,
 }
 
 /// Writes one `.lpmt` recording. See the module docs for the guarantees.
@@ -110,6 +119,7 @@ pub struct Writer {
     lost_events: u64,
     time_range: Option<(u64, u64)>,
     failed: Option<String>,
+    syncer: Option<BackgroundSync>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -212,6 +222,11 @@ impl Writer {
         };
         let mut opts = opts;
         opts.block_raw_limit = opts.block_raw_limit.clamp(4096, MAX_BLOCK_RAW as usize / 2);
+        let syncer = if opts.sync_in_background {
+            Some(BackgroundSync::start(&file, path).map_err(|e| io_err(path, "start the sync thread", e))?)
+        } else {
+            None
+        };
         Ok(Writer {
             path: path.to_path_buf(),
             file,
@@ -229,6 +244,7 @@ impl Writer {
             lost_events: 0,
             time_range: None,
             failed: None,
+            syncer,
         })
     }
 
@@ -345,6 +361,7 @@ impl Writer {
         buf.extend_from_slice(&payload);
         buf.extend_from_slice(&encode_trailer(footer_offset));
         self.write_at_end(&buf, "write footer")?;
+        let sync = self.syncer.take().map(BackgroundSync::stop);
         self.file.sync_all().map_err(|e| io_err(&self.path, "sync", e))?;
         Ok(WriteSummary {
             path: self.path.clone(),
@@ -355,6 +372,7 @@ impl Writer {
             time_range: self.time_range,
             lost_records: self.lost_records,
             lost_events: self.lost_events,
+            sync,
         })
     }
 
@@ -419,6 +437,9 @@ impl Writer {
             stored_len: header.stored_len,
         };
         self.write_at_end(&buf, &format!("write block {block_no}"))?;
+        if let Some(s) = &self.syncer {
+            s.request();
+        }
         if self.opts.sync_each_block {
             if let Err(e) = self.file.sync_data() {
                 let err = io_err(&self.path, format!("sync block {block_no}"), e);
