@@ -84,7 +84,10 @@ fn live_stream_and_recording_hold_the_same_events() {
         .find_map(|l| l.split("synced to disk after each block: ").nth(1))
         .unwrap_or_else(|| panic!("no sync summary: {stderr}"));
     let syncs: u64 = synced.split(' ').next().unwrap().parse().unwrap();
-    assert!(syncs >= 5, "4 s of 100 ms blocks under a storm, {syncs} syncs: {stderr}");
+    assert!(
+        syncs >= 5,
+        "4 s of 100 ms blocks under a storm, {syncs} syncs: {stderr}"
+    );
 
     let dump = lpmtrace()
         .args(["dump", "--format", "jsonl"])

@@ -132,7 +132,8 @@ fn decimal(num: &str, unit: u128) -> Option<u64> {
 
 /// `YYYY-MM-DD[T ]HH:MM:SS[.f…]` then `Z`, nothing (UTC) or `±HH:MM`.
 fn parse_utc(t: &str) -> Option<i64> {
-    let (date, rest) = t.split_at(10);
+    // Any text can arrive here: split only at a character boundary.
+    let (date, rest) = t.split_at_checked(10)?;
     let rest = rest.strip_prefix(['T', ' ', 't'])?;
     let mut d = date.split('-');
     let year: i64 = d.next()?.parse().ok()?;
@@ -226,6 +227,9 @@ mod tests {
             "boot",
             "[]",
             "2026-13-01T00:00:00Z",
+            "2026-11-2µT00:00:00Z",
+            "2026-11-25T0µ:00:00Z",
+            "µµµµ-µ",
         ] {
             assert!(s(bad).is_err(), "{bad}");
         }
