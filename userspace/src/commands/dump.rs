@@ -37,7 +37,7 @@ pub struct DumpArgs {
     /// Start at this time, spelled as any output prints it: since the
     /// first event (`1.5`, `+1.020742s`, `250ms`, `2m`), boot time
     /// (`boot 12.56s`, `[   12.560384]`) or UTC (`2026-11-25T12:48:31.331Z`,
-    /// `…+01:00`).
+    /// `2026-11-25 13:48:31+01:00`).
     #[arg(long, value_name = "T", value_parser = TimeSpec::parse)]
     pub from: Option<TimeSpec>,
     /// Stop after this time (same spellings as --from).
