@@ -17,6 +17,7 @@ use crate::events::{
 use crate::record::{format_duration, format_ts, FileSource, FooterStatus, OpenOptions};
 use crate::source::EventSource;
 use crate::views::escape::{EscapeWriter, Style};
+use crate::views::time::format_wall;
 
 /// Arguments of `lpmtrace info`.
 #[derive(Args, Debug, Clone)]
@@ -110,8 +111,6 @@ pub fn info_json(src: &FileSource) -> Value {
     v["session"] = serde_json::to_value(src.session()).unwrap_or(Value::Null);
     v
 }
-
-use crate::views::time::format_wall;
 
 /// The human-readable description.
 pub fn write_text(out: &mut impl Write, src: &FileSource) -> io::Result<()> {

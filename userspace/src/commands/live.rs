@@ -145,8 +145,7 @@ pub async fn run_plain(args: &LiveArgs) -> anyhow::Result<()> {
     let result = capture.run(&mut sink).await;
     if let Some(w) = sink.record.take() {
         let s = w.finish()?;
-        eprintln!("lpmtrace: recorded {} events to {}", s.events, s.path.display());
-        super::record::report_sync(&s, false);
+        super::record::report_recorded(&s);
     }
     let summary = match result {
         Ok(s) => s,

@@ -256,6 +256,17 @@ pub async fn run(args: &RecordArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `live --record` says when its file is finished: the events and
+/// how they were synced.
+pub fn report_recorded(summary: &crate::record::WriteSummary) {
+    eprintln!(
+        "lpmtrace: recorded {} events to {}",
+        summary.events,
+        summary.path.display()
+    );
+    report_sync(summary, false);
+}
+
 /// Says how the recording was synced to disk, and warns (even with
 /// `--quiet`) when a sync failed: the file is then only as durable as the
 /// page cache.

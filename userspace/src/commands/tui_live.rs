@@ -62,8 +62,7 @@ pub async fn run_live(args: &LiveArgs) -> anyhow::Result<()> {
     ui_result?;
     let summary = captured?;
     if let Some(s) = written? {
-        eprintln!("lpmtrace: recorded {} events to {}", s.events, s.path.display());
-        super::record::report_sync(&s, false);
+        super::record::report_recorded(&s);
     }
     eprintln!(
         "lpmtrace: {} events in {:.1}s, {} lost",

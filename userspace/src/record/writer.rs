@@ -6,7 +6,10 @@
 //! it is complete, so a SIGKILL loses at most the block being filled (at
 //! most one block interval). After a failed write the writer truncates the
 //! file back to the last complete block and refuses further events, so the
-//! file stays readable (without a footer) up to that block.
+//! file stays readable (without a footer) up to that block. With
+//! [`WriterOptions::sync_in_background`] each block is also synced to disk
+//! by a thread of its own (`record/durable.rs`), so a power loss costs
+//! about the same.
 //!
 //! The writer is plain blocking I/O; a tokio task may own it (it is `Send`)
 //! or hand it to `spawn_blocking`.
@@ -53,12 +56,10 @@ pub struct WriterOptions {
     pub block_raw_limit: usize,
     /// zstd level (1-22); 0 stores blocks uncompressed.
     pub compression_level: i32,
-    /// `fsync` after every block (survives power loss, not only a killed
-    /// process; costs a disk flush per block).
-    pub sync_each_block: bool,
     /// `fdatasync` after every block on a thread of its own
-    /// (`record/durable.rs`): the same durability without the capture
-    /// loop waiting for the disk. `record` and `live --record` set it.
+    /// (`record/durable.rs`): survives power loss, not only a killed
+    /// process, without the capture loop waiting for the disk. `record`
+    /// and `live --record` set it.
     pub sync_in_background: bool,
 }
 
@@ -70,7 +71,6 @@ impl Default for WriterOptions {
             block_interval: DEFAULT_BLOCK_INTERVAL,
             block_raw_limit: DEFAULT_BLOCK_RAW_LIMIT,
             compression_level: DEFAULT_COMPRESSION_LEVEL,
-            sync_each_block: false,
             sync_in_background: false,
         }
     }
@@ -439,13 +439,6 @@ impl Writer {
         self.write_at_end(&buf, &format!("write block {block_no}"))?;
         if let Some(s) = &self.syncer {
             s.request();
-        }
-        if self.opts.sync_each_block {
-            if let Err(e) = self.file.sync_data() {
-                let err = io_err(&self.path, format!("sync block {block_no}"), e);
-                self.failed = Some(err.to_string());
-                return Err(err);
-            }
         }
         self.index.push(entry);
         self.raw_bytes += u64::from(header.raw_len);

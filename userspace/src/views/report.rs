@@ -26,7 +26,7 @@ pub(crate) fn generation(g: KernelGeneration) -> &'static str {
 
 fn rel(ts: u64, base: u64) -> String {
     if ts >= base {
-        format!("+{}", fmt_ts(ts - base))
+        crate::views::time::since(ts, base)
     } else {
         format!("-{}", fmt_ts(base - ts))
     }
