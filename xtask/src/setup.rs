@@ -17,6 +17,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("qemu-user-static", "running ppc64le tools on the host"),
     ("cpio", "building guest initramfs images"),
     ("xz-utils", "unpacking Debian package indexes"),
+    (
+        "e2fsprogs",
+        "the power-loss guest's disk: mkfs.ext4 formats it, e2fsck and debugfs read it back",
+    ),
     ("tmux", "terminal tests of the TUI"),
     (
         "chromium",

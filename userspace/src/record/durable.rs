@@ -73,6 +73,30 @@ pub struct BackgroundSync {
     thread: Option<JoinHandle<()>>,
 }
 
+/// The folder holding `path` (`.` for a bare name).
+fn parent_dir(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+/// `fsync` of a directory. File systems that cannot sync a directory
+/// (`EINVAL`, `EROFS`, `EBADF`: some FUSE and network ones) keep their
+/// own ordering; only a real failure (`EIO`, ...) is an error.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let d = match File::open(dir) {
+        Ok(d) => d,
+        // No read permission on the folder: nothing to sync through.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match d.sync_all() {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EROFS | libc::EBADF)) => Ok(()),
+        r => r,
+    }
+}
+
 impl BackgroundSync {
     /// Starts a thread that syncs `file` (a second handle to it) on request.
     pub fn start(file: &File, path: &Path) -> std::io::Result<Self> {
@@ -82,15 +106,27 @@ impl BackgroundSync {
         let (tx, rx) = mpsc::sync_channel::<()>(1);
         let s = Arc::clone(&shared);
         let name = path.display().to_string();
+        let dir = parent_dir(path);
         let thread = std::thread::Builder::new()
             .name("lpmtrace-sync".into())
             .spawn(move || {
+                let mut dir = Some(dir);
                 while rx.recv().is_ok() {
                     let t = Instant::now();
                     if let Err(e) = file.sync_data() {
                         let mut f = s.failed.lock().unwrap_or_else(|p| p.into_inner());
                         f.get_or_insert_with(|| format!("{name}: sync to disk: {e}"));
                         return;
+                    }
+                    // Once, after the first sync: the directory entry, so
+                    // the file's name survives a power loss too (the file
+                    // was just created; `fdatasync` does not cover it).
+                    if let Some(d) = dir.take() {
+                        if let Err(e) = sync_dir(&d) {
+                            let mut f = s.failed.lock().unwrap_or_else(|p| p.into_inner());
+                            f.get_or_insert_with(|| format!("{}: sync to disk: {e}", d.display()));
+                            return;
+                        }
                     }
                     let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     s.syncs.fetch_add(1, Ordering::Relaxed);
@@ -171,5 +207,15 @@ mod tests {
         assert!(stats.mean_ns() <= stats.max_ns);
         assert_eq!(stats.failure, None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_folder_is_synced_too() {
+        assert_eq!(parent_dir(Path::new("rec.lpmt")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("/var/tmp/rec.lpmt")), Path::new("/var/tmp"));
+        sync_dir(Path::new(".")).unwrap();
+        sync_dir(&std::env::temp_dir()).unwrap();
+        // A folder that is gone is a real error, named by the caller.
+        assert!(sync_dir(Path::new("/nonexistent/lpmtrace-durable")).is_err());
     }
 }

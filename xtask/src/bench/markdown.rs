@@ -626,12 +626,72 @@ fn generated(results: &Results) -> String {
         let _ = writeln!(s, "| {} | {text} |", m.what);
     }
 
+    durability(&mut s, results);
+
     let _ = writeln!(
         s,
         "\n<details><summary>Every run (CSV)</summary>\n\n```text\n{}```\n</details>\n",
         csv(results)
     );
     s
+}
+
+/// Syncs of one recorder per workload: (syncs per second of the run, mean
+/// ms, longest ms), one entry per run that printed a sync line.
+fn sync_figures(results: &Results, workload: Workload, tracer: Tracer, seconds: f64) -> Vec<(f64, f64, f64)> {
+    results
+        .runs
+        .iter()
+        .filter(|r| r.workload == workload && r.tracer == tracer)
+        .filter_map(|r| r.capture.sync)
+        .map(|y| (y.syncs as f64 / seconds.max(1e-9), y.mean_ms, y.longest_ms))
+        .collect()
+}
+
+/// Section 7: what the `fdatasync` after every block costs, from the same
+/// runs: `--ipis all` with and without `--no-sync`, side by side.
+fn durability(s: &mut String, results: &Results) {
+    let _ = writeln!(s, "\n## 7. Durability: `fdatasync` after every block\n");
+    if !results.tracers.contains(&Tracer::LpmtraceNoSync) {
+        let _ = writeln!(s, "Not measured in this run (no `--no-sync` configuration).");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "`record` syncs each block on a thread of its own (record/durable.rs). The same stream (`--ipis all`) with and \
+         without `--no-sync`, interleaved in the same repetitions; overhead against the untraced run of each repetition. \
+         What a power loss can cost is the open block (100 ms) + the 50 ms tick + the 20 ms reorder window + one sync; \
+         the `power-loss` guest scenario measures it after a real hard reset (docs/vm-tests.md).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| workload | syncs/s | mean sync (ms) | longest sync (ms) | overhead, synced | overhead, `--no-sync` |\n|---|---|---|---|---|---|"
+    );
+    for (w, m, label) in rows() {
+        // One row per workload, on its first metric.
+        if rows().iter().find(|(x, _, _)| *x == w).map(|(_, _, l)| *l) != Some(label) {
+            continue;
+        }
+        let f = sync_figures(results, w, Tracer::LpmtraceAll, results.seconds);
+        let col = |i: usize| summarize(&f.iter().map(|t| [t.0, t.1, t.2][i]).collect::<Vec<_>>());
+        let over = |t: Tracer| {
+            summarize(
+                &ratios(results, w, t, m)
+                    .iter()
+                    .map(|r| (1.0 - r) * 100.0)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {label} | {} | {} | {} | {} | {} |",
+            cell(col(0)),
+            cell(col(1)),
+            cell(col(2)),
+            pct_cell(over(Tracer::LpmtraceAll)),
+            pct_cell(over(Tracer::LpmtraceNoSync))
+        );
+    }
 }
 
 /// The overhead goals above use iterations/s. A tracer that keeps the
@@ -675,12 +735,12 @@ fn storm_work_note(results: &Results) -> String {
 
 /// Every run as CSV.
 pub fn csv(results: &Results) -> String {
-    let mut s = String::from("rep,workload,tool,ipi_iter_per_s,ipi_iterations,call_ipis_per_s,hotplug_cycles_per_s,events,lost,file_bytes,data_bytes,maxrss_kib,tracer_cpu_s\n");
+    let mut s = String::from("rep,workload,tool,ipi_iter_per_s,ipi_iterations,call_ipis_per_s,hotplug_cycles_per_s,events,lost,file_bytes,data_bytes,maxrss_kib,tracer_cpu_s,syncs,sync_mean_ms,sync_longest_ms\n");
     let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     for r in &results.runs {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.rep,
             r.workload.stem(),
             r.tracer.stem(),
@@ -693,7 +753,10 @@ pub fn csv(results: &Results) -> String {
             opt(r.capture.file_bytes),
             opt(r.capture.data_bytes),
             opt(r.capture.maxrss_kib),
-            r.capture.cpu_seconds.map_or(String::new(), |v| format!("{v:.2}"))
+            r.capture.cpu_seconds.map_or(String::new(), |v| format!("{v:.2}")),
+            opt(r.capture.sync.map(|y| y.syncs)),
+            r.capture.sync.map_or(String::new(), |y| format!("{:.2}", y.mean_ms)),
+            r.capture.sync.map_or(String::new(), |y| format!("{:.2}", y.longest_ms))
         );
     }
     s
@@ -723,6 +786,11 @@ mod tests {
                 data_bytes: Some(6000),
                 maxrss_kib: Some(20 * 1024),
                 cpu_seconds: Some(0.5),
+                sync: (tracer == Tracer::LpmtraceAll).then_some(super::super::tracers::SyncLine {
+                    syncs: 20,
+                    mean_ms: 1.5,
+                    longest_ms: 4.0,
+                }),
             },
         }
     }
@@ -730,14 +798,24 @@ mod tests {
     #[test]
     fn document_keeps_text_around_the_generated_block() {
         let mut results = Results {
-            tracers: vec![Tracer::Untraced, Tracer::Lpmtrace, Tracer::LpmtraceAll, Tracer::Perf],
+            tracers: vec![
+                Tracer::Untraced,
+                Tracer::Lpmtrace,
+                Tracer::LpmtraceAll,
+                Tracer::LpmtraceNoSync,
+                Tracer::Perf,
+            ],
             reps: 2,
+            seconds: 2.0,
             ..Results::default()
         };
         for rep in 0..2 {
             results.runs.push(run(rep, Workload::Ipi, Tracer::Untraced, 100.0, 0));
             results.runs.push(run(rep, Workload::Ipi, Tracer::Lpmtrace, 97.0, 0));
             results.runs.push(run(rep, Workload::Ipi, Tracer::LpmtraceAll, 90.0, 0));
+            results
+                .runs
+                .push(run(rep, Workload::Ipi, Tracer::LpmtraceNoSync, 91.0, 0));
             results.runs.push(run(rep, Workload::Ipi, Tracer::Perf, 80.0, 3));
         }
         let first = document(&results, None);
@@ -752,6 +830,11 @@ mod tests {
         assert_eq!(g[2].met, Some(true), "3% is below perf's 20%");
         assert_eq!(g[3].met, Some(true), "no loss");
         assert_eq!(g[4].met, Some(true), "6 B/event in blocks");
-        assert!(csv(&results).lines().count() == 9);
+        assert!(csv(&results).lines().count() == 11);
+        assert!(first.contains("## 7. Durability"), "{first}");
+        assert!(
+            first.contains("| IPI storm (iterations/s) | 10"),
+            "syncs/s of 20 syncs in the run: {first}"
+        );
     }
 }

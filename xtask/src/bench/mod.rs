@@ -639,7 +639,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.workdir).with_context(|| format!("creating {}", args.workdir.display()))?;
 
-    let mut tracers = vec![Tracer::Untraced, Tracer::Lpmtrace, Tracer::LpmtraceAll];
+    let mut tracers = vec![
+        Tracer::Untraced,
+        Tracer::Lpmtrace,
+        Tracer::LpmtraceAll,
+        Tracer::LpmtraceNoSync,
+    ];
     for (t, bin) in [(Tracer::Bpftrace, "bpftrace"), (Tracer::Perf, "perf")] {
         if have(bin) {
             tracers.push(t);

@@ -35,6 +35,9 @@ pub fn check_host_tools() -> Result<()> {
         ("dpkg-deb", "dpkg"),
         ("tar", "tar"),
         ("xz", "xz-utils"),
+        ("mkfs.ext4", "e2fsprogs"),
+        ("e2fsck", "e2fsprogs"),
+        ("debugfs", "e2fsprogs"),
     ] {
         if which::which(tool).is_err() {
             missing.push(format!("{tool} (apt-get install {pkg})"));
@@ -64,6 +67,12 @@ pub struct GuestConfig {
     pub hang_timeout: Duration,
     pub wake_delay: Duration,
     pub show_console: bool,
+    /// A raw disk image attached as virtio-blk (`/dev/vda` in the guest).
+    pub disk: Option<PathBuf>,
+    /// Hard-reset the guest through QMP (`system_reset`; with `-no-reboot`
+    /// QEMU then exits, so the guest's page cache is gone as in a power
+    /// loss) this long after it prints `===LPMT-RESET-ARMED===`.
+    pub reset_after: Option<Duration>,
 }
 
 /// How a guest run ended.
@@ -104,6 +113,30 @@ pub struct Outcome {
     /// QEMU start to exit.
     pub total_time: Duration,
     pub qmp: WakerLog,
+    /// `===LPMT-HEARTBEAT n=N uptime=U===` lines, with when the host read them.
+    pub heartbeats: Vec<Heartbeat>,
+    /// The hard reset, when the scenario asked for one.
+    pub reset: Option<Reset>,
+}
+
+/// One heartbeat line of the guest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heartbeat {
+    /// QEMU start to the host reading the line.
+    pub host: Duration,
+    pub n: u64,
+    /// The guest's /proc/uptime when it printed the line, seconds.
+    pub uptime: f64,
+}
+
+/// The host's hard reset of a guest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reset {
+    /// QEMU start to QMP's answer to `system_reset` (the reset happened
+    /// before this: the latest time it can have happened).
+    pub at: Duration,
+    /// Set when the reset could not be sent.
+    pub error: Option<String>,
 }
 
 impl Outcome {
@@ -184,7 +217,26 @@ fn qemu_command(cfg: &GuestConfig, qmp_sock: &Path) -> Command {
         .arg("-initrd")
         .arg(&cfg.initrd)
         .args(["-append", &append]);
+    if let Some(disk) = &cfg.disk {
+        // cache=writeback: what the guest wrote reaches the image, what it
+        // only had in its page cache dies with it.
+        c.arg("-drive")
+            .arg(format!(
+                "file={},if=none,id=disk0,format=raw,cache=writeback",
+                disk.display()
+            ))
+            .args(["-device", "virtio-blk-pci,drive=disk0"]);
+    }
+    if cfg.reset_after.is_some() {
+        c.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", reset_socket(qmp_sock).display()));
+    }
     c
+}
+
+/// The second QMP socket, for the reset (the first is the waker's).
+fn reset_socket(qmp_sock: &Path) -> PathBuf {
+    qmp_sock.with_extension("reset.qmp")
 }
 
 /// Per-line console state.
@@ -198,6 +250,8 @@ struct Scanner {
     file_errors: Vec<String>,
     current: Option<FileInProgress>,
     booted: Option<Duration>,
+    armed: Option<Duration>,
+    heartbeats: Vec<Heartbeat>,
     scenario_begin: Option<Duration>,
     scenario_end: Option<Duration>,
     done: Option<(i32, Duration)>,
@@ -231,6 +285,8 @@ impl Scanner {
             file_errors: Vec::new(),
             current: None,
             booted: None,
+            armed: None,
+            heartbeats: Vec::new(),
             scenario_begin: None,
             scenario_end: None,
             done: None,
@@ -277,6 +333,14 @@ impl Scanner {
                     f.get("name").map_or("?", |s| s),
                     f.get("reason").map_or("?", |s| s)
                 ));
+            } else if t.starts_with("===LPMT-RESET-ARMED") {
+                self.armed.get_or_insert(now);
+            } else if t.starts_with("===LPMT-HEARTBEAT") {
+                let n = f.get("n").and_then(|s| s.parse().ok());
+                let uptime = f.get("uptime").and_then(|s| s.parse().ok());
+                if let (Some(n), Some(uptime)) = (n, uptime) {
+                    self.heartbeats.push(Heartbeat { host: now, n, uptime });
+                }
             } else if t.starts_with("===LPMT-BOOTED") {
                 self.booted.get_or_insert(now);
             } else if t.starts_with("===LPMT-SCENARIO-BEGIN") {
@@ -401,6 +465,7 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
     let mut last_output = Instant::now();
     let mut crash_deadline: Option<Instant> = None;
     let mut end: Option<End> = None;
+    let mut reset: Option<Reset> = None;
 
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -439,6 +504,11 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
         }
         if end.is_some() {
             continue; // killed; draining until EOF
+        }
+        if let (Some(after), Some(armed), None) = (cfg.reset_after, sc.armed, &reset) {
+            if started.elapsed() >= armed + after {
+                reset = Some(hard_reset(&reset_socket(&sock), started));
+            }
         }
         let now = Instant::now();
         if wlog.lock().unwrap().suspended_now {
@@ -479,6 +549,7 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
     let _ = reader.join();
     let _ = waker.join();
     let _ = fs::remove_file(&sock);
+    let _ = fs::remove_file(reset_socket(&sock));
     console_file.flush()?;
     if let Some(f) = sc.current.take() {
         sc.file_errors
@@ -508,6 +579,8 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
         transfer_time,
         total_time,
         qmp,
+        heartbeats: sc.heartbeats,
+        reset,
     };
     let mut summary = format!(
         "end={:?}\ntotal_s={:.2}\nboot_s={}\nscenario_s={}\ntransfer_s={}\nwakeups={}\nfiles={}\n",
@@ -524,6 +597,21 @@ pub fn run(cfg: &GuestConfig, dir: &Path) -> Result<Outcome> {
     }
     if let Some(e) = &outcome.qmp.error {
         summary.push_str(&format!("qmp_error={e}\n"));
+    }
+    if let Some(r) = &outcome.reset {
+        summary.push_str(&format!("reset_s={:.6}\n", r.at.as_secs_f64()));
+        if let Some(e) = &r.error {
+            summary.push_str(&format!("reset_error={e}\n"));
+        }
+    }
+    // When the host read each heartbeat (the console log has no host times).
+    let beats: String = outcome
+        .heartbeats
+        .iter()
+        .map(|h| format!("n={} host_s={:.6} uptime={}\n", h.n, h.host.as_secs_f64(), h.uptime))
+        .collect();
+    if !beats.is_empty() {
+        fs::write(dir.join("heartbeats.txt"), beats)?;
     }
     fs::write(dir.join("guest-summary.txt"), summary)?;
     Ok(outcome)
@@ -575,6 +663,22 @@ impl Outcome {
             End::QemuExited { status: end_text }
         };
         let wakeups = get("wakeups").parse::<usize>().unwrap_or(0);
+        let reset = secs("reset_s").map(|at| Reset {
+            at,
+            error: Some(get("reset_error")).filter(|e| !e.is_empty()),
+        });
+        let beats = fs::read_to_string(dir.join("heartbeats.txt")).unwrap_or_default();
+        let heartbeats = beats
+            .lines()
+            .filter_map(|l| {
+                let f = marker_fields(l);
+                Some(Heartbeat {
+                    host: Duration::from_secs_f64(f.get("host_s")?.parse().ok()?),
+                    n: f.get("n")?.parse().ok()?,
+                    uptime: f.get("uptime")?.parse().ok()?,
+                })
+            })
+            .collect();
         Ok(Outcome {
             dir: dir.to_path_buf(),
             console_log,
@@ -592,7 +696,19 @@ impl Outcome {
                 error: Some(get("qmp_error")).filter(|e| !e.is_empty()),
                 ..WakerLog::default()
             },
+            heartbeats,
+            reset,
         })
+    }
+}
+
+/// `system_reset` through the reset socket; returns when QMP answered.
+fn hard_reset(socket: &Path, started: Instant) -> Reset {
+    let res = qmp::Qmp::connect(socket, Instant::now() + Duration::from_secs(5))
+        .and_then(|mut q| q.execute("system_reset", None).map(|_| ()));
+    Reset {
+        at: started.elapsed(),
+        error: res.err().map(|e| format!("{e:#}")),
     }
 }
 

@@ -55,6 +55,8 @@ const REQUIRED: &[&str] = &[
     "CONFIG_HVC_CONSOLE=y",
     "CONFIG_PPC_OF_BOOT_TRAMPOLINE=y",
     "CONFIG_KALLSYMS_ALL=y",
+    "CONFIG_VIRTIO_BLK=y",
+    "CONFIG_EXT4_FS=y",
 ];
 
 /// A built 5.10 tree: the bootable kernel and what modules build against.

@@ -365,7 +365,7 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
                     .map_or("-".to_string(), |m| m.ko.display().to_string())
             ),
         )?;
-        let config = guest::GuestConfig {
+        let mut config = guest::GuestConfig {
             kernel: job.kernel.vmlinux.clone(),
             initrd: initrd.clone(),
             cpu: args.cpu.qemu_name(),
@@ -380,7 +380,15 @@ pub fn run(args: &VmTestArgs) -> Result<()> {
             hang_timeout: Duration::from_secs(args.hang_timeout),
             wake_delay: Duration::from_millis(args.wake_delay_ms),
             show_console: args.show_console,
+            disk: None,
+            reset_after: job.scenario.power_loss.map(|p| p.reset_after),
         };
+        if let Some(p) = job.scenario.power_loss {
+            let disk = dir.join("disk.img");
+            scenarios::power_loss::make_disk(&disk, p.disk_mib)
+                .with_context(|| format!("the {} scenario's disk", job.scenario.name))?;
+            config.disk = Some(disk);
+        }
         let outcome = guest::run(&config, &dir);
         let verdict = match outcome {
             Err(e) => Verdict::fail(format!("guest did not run: {e:#}")),

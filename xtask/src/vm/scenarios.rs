@@ -19,6 +19,7 @@ use super::kernel_log::{self, MigrationEnd};
 use super::IcMode;
 
 pub(super) mod faults;
+pub(super) mod power_loss;
 
 /// What a check sees.
 pub struct CheckContext<'a> {
@@ -119,6 +120,17 @@ pub struct Scenario {
     /// The kernels it is written for (others skip it).
     pub runs_on: fn(&Kernel) -> bool,
     pub check: fn(&CheckContext) -> Result<Verdict>,
+    /// Records onto a disk and is hard-reset by the host (`power-loss`).
+    pub power_loss: Option<PowerLoss>,
+}
+
+/// A guest that records onto an ext4 disk image and is hard-reset.
+#[derive(Clone, Copy, Debug)]
+pub struct PowerLoss {
+    /// Size of the raw image the host formats (ext4) and attaches.
+    pub disk_mib: u64,
+    /// How long after `===LPMT-RESET-ARMED===` the host resets the guest.
+    pub reset_after: std::time::Duration,
 }
 
 /// The old (≤5.10) LPM path: the kernel built from source.
@@ -149,6 +161,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: check_migrate_solo,
+        power_loss: None,
     },
     Scenario {
         name: "migrate-smp",
@@ -157,6 +170,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: check_migrate_smp,
+        power_loss: None,
     },
     Scenario {
         name: "migrate-hotplug",
@@ -165,6 +179,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: check_migrate_hotplug,
+        power_loss: None,
     },
     Scenario {
         name: "hotplug-ipi",
@@ -173,6 +188,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive, IcMode::Xics],
         default: true,
         check: check_hotplug_ipi,
+        power_loss: None,
     },
     Scenario {
         name: "boot",
@@ -181,6 +197,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: false,
         check: check_boot,
+        power_loss: None,
     },
     Scenario {
         name: "old-migrate",
@@ -189,6 +206,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: faults::check_old_migrate,
+        power_loss: None,
     },
     Scenario {
         name: "old-suspend-fail",
@@ -197,6 +215,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: faults::check_old_suspend_fail,
+        power_loss: None,
     },
     Scenario {
         name: "old-vasi-enabled",
@@ -205,6 +224,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: faults::check_old_vasi_enabled,
+        power_loss: None,
     },
     Scenario {
         name: "old-hotplug",
@@ -213,6 +233,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: faults::check_old_hotplug,
+        power_loss: None,
     },
     Scenario {
         name: "vasi-fail",
@@ -221,6 +242,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: faults::check_vasi_fail,
+        power_loss: None,
     },
     Scenario {
         name: "cancel",
@@ -229,6 +251,7 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: faults::check_cancel,
+        power_loss: None,
     },
     Scenario {
         name: "join-stall",
@@ -237,6 +260,19 @@ pub static ALL: &[Scenario] = &[
         default_ic_modes: &[IcMode::Xive],
         default: true,
         check: faults::check_join_stall,
+        power_loss: None,
+    },
+    Scenario {
+        name: "power-loss",
+        runs_on: power_loss::has_disk_support,
+        script: include_str!("../../vm/scenarios/power-loss.sh"),
+        default_ic_modes: &[IcMode::Xive],
+        default: true,
+        check: power_loss::check,
+        power_loss: Some(PowerLoss {
+            disk_mib: 64,
+            reset_after: std::time::Duration::from_secs(8),
+        }),
     },
 ];
 
